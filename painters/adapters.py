@@ -1,0 +1,78 @@
+"""What painters must know about each architecture, in one table keyed by `config.model_type`.
+
+Every supported Hugging Face model keeps its blocks in one `nn.ModuleList` under its base model and
+finds each block's KV-cache slot through a `layer_idx` attribute on the block's attention. That is
+all planned execution needs: where the list lives, and whether the model is a causal decoder or a
+bidirectional encoder. A new architecture of the same shape is one row here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+from transformers import PreTrainedModel
+
+from painters.errors import PaintersError
+
+
+class UnsupportedModelError(PaintersError):
+    """The model's architecture has no adapter."""
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """How one architecture exposes its layers.
+
+    `layers` is the dotted path from the base model to the ModuleList of blocks; `encoder` marks a
+    bidirectional encoder (loaded with AutoModel, no generation).
+    """
+
+    layers: str
+    encoder: bool = False
+
+    def layer_list(self, model: PreTrainedModel) -> nn.ModuleList:
+        """The ModuleList the model's forward loops over."""
+        owner, name = self._owner(model)
+        return getattr(owner, name)
+
+    def set_layer_list(self, model: PreTrainedModel, layers: nn.ModuleList) -> None:
+        owner, name = self._owner(model)
+        setattr(owner, name, layers)
+
+    def slot_holders(self, layer: nn.Module) -> list[nn.Module]:
+        """The submodules of a block that carry its cache-slot index (`layer_idx`)."""
+        return [m for m in layer.modules() if isinstance(getattr(m, "layer_idx", None), int)]
+
+    def _owner(self, model: PreTrainedModel) -> tuple[nn.Module, str]:
+        *path, name = self.layers.split(".")
+        owner = model.base_model
+        for part in path:
+            owner = getattr(owner, part)
+        return owner, name
+
+
+_DECODER = Adapter(layers="layers")
+_ENCODER = Adapter(layers="encoder.layer", encoder=True)
+
+ADAPTERS: dict[str, Adapter] = {
+    "llama": _DECODER,
+    "mistral": _DECODER,
+    "qwen2": _DECODER,
+    "qwen3": _DECODER,
+    "gemma3_text": _DECODER,
+    "gpt_neox": _DECODER,
+    "gpt2": Adapter(layers="h"),
+    "bert": _ENCODER,
+    "roberta": _ENCODER,
+}
+
+
+def adapter_for(model_type: str) -> Adapter:
+    """The adapter of a `config.model_type`, or a clear error listing what is supported."""
+    try:
+        return ADAPTERS[model_type]
+    except KeyError:
+        raise UnsupportedModelError(
+            f"unsupported architecture '{model_type}': painters supports {', '.join(sorted(ADAPTERS))}"
+        ) from None

@@ -1,0 +1,75 @@
+"""The `painters` command line. Every user error prints one line and exits with code 2."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from painters.embedded import DEFAULT_MODEL
+from painters.errors import PaintersError
+from painters.variants import VARIANTS, build_variant, parse_band, plan_from_spec
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Run pretrained transformers under altered layer execution, exactly, and measure what it does.",
+)
+
+MODEL = typer.Option(
+    DEFAULT_MODEL, "--model", "-m", help="Embedded name (smollm2-135m, minilm-l6), folder, .gguf or hub id."
+)
+
+
+@app.command()
+def layers(model: str = MODEL) -> None:
+    """Describe a model: architecture, number of layers, hidden size, parameters."""
+    from painters.models import describe, load_model
+
+    loaded, _ = load_model(model)
+    for key, value in describe(loaded).items():
+        typer.echo(f"{key:<14}{value}")
+
+
+@app.command()
+def plan(
+    name: str = typer.Argument(..., help=f"Variant: {', '.join(VARIANTS)}."),
+    num_layers: int = typer.Option(..., "--layers", help="Number of layers L of the model."),
+    n: int | None = typer.Option(None, "--n", help="Number of affected middle layers."),
+    band: str | None = typer.Option(None, "--band", help="Explicit half-open band A:B instead of --n."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the shuffle variant."),
+    loops: int = typer.Option(3, "--loops", help="Loops of the looped_parallel variant."),
+    layer: int | None = typer.Option(None, "--layer", help="Layer I of skip_layer and swap."),
+) -> None:
+    """Print the plan text of a variant of the paper's Figure 1."""
+    built = build_variant(
+        name, num_layers, n=n, band=parse_band(band) if band is not None else None, seed=seed, loops=loops, layer=layer
+    )
+    typer.echo(str(built))
+
+
+@app.command()
+def generate(
+    prompt: str = typer.Option(..., "--prompt", "-p", help="Text to continue."),
+    model: str = MODEL,
+    plan: str = typer.Option("full", "--plan", help="Plan text (0-11,18-29) or variant:key=value,... (skip:n=6)."),
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Tokens to generate."),
+) -> None:
+    """Greedy continuation of a prompt under a plan, with the KV cache."""
+    from painters.generation import greedy_continuation
+    from painters.models import load_model
+
+    loaded, tokenizer = load_model(model)
+    chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
+    typer.echo(f"plan: {chosen}", err=True)
+    typer.echo(greedy_continuation(loaded, tokenizer, chosen, prompt, max_new_tokens))
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2, no traceback."""
+    try:
+        app()
+    except PaintersError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)

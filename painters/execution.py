@@ -1,0 +1,146 @@
+"""Running a loaded model under a plan, in place, without copying weights.
+
+The model's own forward keeps doing everything (embeddings, masks, rotary tables, KV cache, final
+norm, generation). We only swap its layer list for one *slot* per executed layer call and tell the
+config how many slots there are and which attention type each has, so the model builds a KV cache
+with one entry per call. A slot runs the original layer module with its cache index pointed at the
+slot, so repeated, reordered and looped layers never share cache entries.
+
+A parallel block becomes one slot per member, run one after another: each member reads the block's
+input, adds its output to the block's running sum and passes the input on; the last member returns
+the mean. Every member keeps its own cache slot, so cached generation under a parallel plan is exact.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from painters.adapters import Adapter, adapter_for
+from painters.plan import Plan, PlanError
+
+
+class _Block:
+    """The state a parallel block's members share during one forward pass."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.input: torch.Tensor | None = None
+        self.total: torch.Tensor | None = None
+
+
+class LayerSlot(nn.Module):
+    """One executed layer call: an original layer, run in KV-cache slot `slot`."""
+
+    def __init__(self, layer: nn.Module, slot: int, holders: list[nn.Module], block: _Block | None, member: int):
+        super().__init__()
+        self.layer = layer
+        self.slot = slot
+        self._holders = holders
+        self._block = block
+        self._member = member
+
+    def forward(self, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if self._block is None:
+            return self._call_layer(hidden_states, args, kwargs)
+        return self._call_member(hidden_states, args, kwargs)
+
+    def _call_layer(self, hidden_states: torch.Tensor, args: tuple, kwargs: dict) -> torch.Tensor:
+        saved = [holder.layer_idx for holder in self._holders]
+        for holder in self._holders:
+            holder.layer_idx = self.slot
+        try:
+            return self.layer(hidden_states, *args, **kwargs)
+        finally:
+            for holder, index in zip(self._holders, saved, strict=True):
+                holder.layer_idx = index
+
+    def _call_member(self, hidden_states: torch.Tensor, args: tuple, kwargs: dict) -> torch.Tensor:
+        block = self._block
+        if self._member == 0:
+            block.input, block.total = hidden_states, None
+        output = self._call_layer(block.input, args, kwargs)
+        block.total = output if block.total is None else block.total + output
+        if self._member < block.size - 1:
+            return block.input
+        mean = block.total / block.size
+        block.input = block.total = None
+        return mean
+
+    def extra_repr(self) -> str:
+        return f"slot={self.slot}"
+
+
+class PlannedLayers(nn.ModuleList):
+    """The layer list a planned model loops over; remembers its plan (slices, which the model takes, do not)."""
+
+    def __init__(self, slots: list[LayerSlot], plan: Plan | None = None):
+        super().__init__(slots)
+        self.plan = plan
+
+
+class PlanHandle:
+    """Undo for `apply_plan`: `restore()` (or leaving the `with` block) puts the model back as it was."""
+
+    def __init__(self, model: PreTrainedModel, adapter: Adapter, plan: Plan):
+        config = model.base_model.config
+        self.model, self.plan = model, plan
+        self._adapter, self._layers = adapter, adapter.layer_list(model)
+        self._num_hidden_layers = config.num_hidden_layers
+        self._layer_types = getattr(config, "layer_types", None)
+        self.active = True
+
+    def install(self) -> None:
+        """Swap in one slot per executed layer call and size the config (and so the KV cache) to match."""
+        config = self.model.base_model.config
+        self._adapter.set_layer_list(
+            self.model, PlannedLayers(_slots(self._adapter, self._layers, self.plan), self.plan)
+        )
+        config.num_hidden_layers = len(self.plan.layers())
+        if self._layer_types is not None:
+            config.layer_types = [self._layer_types[i] for i in self.plan.layers()]
+
+    def restore(self) -> None:
+        """Put back the original layer list and config; calling it again does nothing."""
+        if not self.active:
+            return
+        config = self.model.base_model.config
+        self._adapter.set_layer_list(self.model, self._layers)
+        config.num_hidden_layers = self._num_hidden_layers
+        if self._layer_types is not None:
+            config.layer_types = self._layer_types
+        self.active = False
+
+    def __enter__(self) -> PlanHandle:
+        return self
+
+    def __exit__(self, kind: type | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.restore()
+
+
+def apply_plan(model: PreTrainedModel, plan: Plan | str) -> PlanHandle:
+    """Make `model` run under `plan` for forward and generate, in place; returns the handle that undoes it."""
+    adapter = adapter_for(model.config.model_type)
+    layers = adapter.layer_list(model)
+    if isinstance(layers, PlannedLayers):
+        raise PlanError(
+            f"the model already runs under plan '{layers.plan}': restore its handle before applying another"
+        )
+    plan = (Plan.parse(plan) if isinstance(plan, str) else plan).check(len(layers))
+    handle = PlanHandle(model, adapter, plan)
+    handle.install()
+    return handle
+
+
+def _slots(adapter: Adapter, layers: nn.ModuleList, plan: Plan) -> list[LayerSlot]:
+    holders = [adapter.slot_holders(layer) for layer in layers]
+    slots: list[LayerSlot] = []
+    for unit in plan.units:
+        members = unit if isinstance(unit, tuple) else (unit,)
+        block = _Block(len(members)) if isinstance(unit, tuple) else None
+        for member, index in enumerate(members):
+            slots.append(LayerSlot(layers[index], len(slots), holders[index], block, member))
+    return slots

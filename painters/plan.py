@@ -1,0 +1,180 @@
+"""A layer plan: which layers run, in what order, how often, and which run side by side.
+
+A plan is a plain immutable value: the sequence of units the model executes, where a unit is one
+layer index or a parallel block (a tuple of layer indices that all receive the same input and whose
+outputs are averaged). Its text form is the one users type and the one we store, so printing is
+canonical and `Plan.parse(str(plan)) == plan` always holds.
+
+    plan := step ("," step)*      step := unit ("x" K)?      unit := i | a-b | "[" group "]"
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from painters.errors import PaintersError
+
+Unit = int | tuple[int, ...]
+
+_STEP = re.compile(r"(?P<unit>\[[^\[\]]*\]|\d+(?:-\d+)?)(?:x(?P<times>\d+))?")
+_MEMBER = re.compile(r"(\d+)(?:-(\d+))?")
+_SYNTAX = "expected a layer 'i', a range 'a-b' or a parallel block '[i,a-b,...]', optionally followed by 'xK'"
+
+
+class PlanError(PaintersError):
+    """Bad plan text or variant arguments; the message is one line naming the offending token."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The executed sequence of units; equal plans run the same computation."""
+
+    units: tuple[Unit, ...]
+
+    def __post_init__(self) -> None:
+        if not self.units:
+            raise PlanError("empty plan: give at least one layer, e.g. '0-29'")
+
+    @classmethod
+    def parse(cls, text: str, num_layers: int | None = None) -> Plan:
+        """Parse plan text; with `num_layers`, also check every index is in range."""
+        compact = re.sub(r"\s+", "", text)
+        if not compact:
+            raise PlanError("empty plan: give at least one layer, e.g. '0-29'")
+        units: list[Unit] = []
+        for token in _split_top_level(compact):
+            units.extend(_parse_step(token, compact))
+        plan = cls(tuple(units))
+        return plan.check(num_layers) if num_layers is not None else plan
+
+    @classmethod
+    def full(cls, num_layers: int) -> Plan:
+        """Every layer once, in its own order: the unmodified model."""
+        return cls(tuple(range(num_layers)))
+
+    @classmethod
+    def variant(cls, name: str, num_layers: int, **options: int | tuple[int, int] | None) -> Plan:
+        """A named variant of the paper's Figure 1; see `painters.variants`."""
+        from painters.variants import build_variant
+
+        return build_variant(name, num_layers, **options)
+
+    def check(self, num_layers: int) -> Plan:
+        """Raise PlanError unless every layer index is valid for a model with `num_layers` layers."""
+        for layer in self.layers():
+            if not 0 <= layer < num_layers:
+                raise PlanError(
+                    f"layer {layer} in plan '{self}' is out of range: "
+                    f"this model has {num_layers} layers (valid indices 0-{num_layers - 1})"
+                )
+        return self
+
+    def layers(self) -> tuple[int, ...]:
+        """Every layer call in execution order, parallel members flattened in block order."""
+        return tuple(m for unit in self.units for m in _members(unit))
+
+    def __str__(self) -> str:
+        return ",".join(_format_units(self.units))
+
+    def __repr__(self) -> str:
+        return f"Plan('{self}')"
+
+
+def _members(unit: Unit) -> tuple[int, ...]:
+    return unit if isinstance(unit, tuple) else (unit,)
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside a parallel block."""
+    tokens, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth < 0:
+            raise PlanError(f"unbalanced brackets in plan '{text}': a ']' has no matching '['")
+        if depth > 1:
+            raise PlanError(f"nested brackets in plan '{text}': parallel blocks cannot nest")
+        if char == "," and depth == 0:
+            tokens.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise PlanError(f"unbalanced brackets in plan '{text}': every '[' needs a matching ']'")
+    tokens.append(text[start:])
+    return tokens
+
+
+def _parse_step(token: str, text: str) -> list[Unit]:
+    match = _STEP.fullmatch(token)
+    if not match:
+        what = f"bad step '{token}'" if token else "empty step"
+        raise PlanError(f"{what} in plan '{text}': {_SYNTAX}")
+    times = int(match["times"] or 1)
+    if times < 1:
+        raise PlanError(f"bad repeat in step '{token}': K in 'xK' must be at least 1")
+    unit_text = match["unit"]
+    if unit_text.startswith("["):
+        members = [layer for part in unit_text[1:-1].split(",") for layer in _parse_range(part, token)]
+        return [tuple(members)] * times
+    return _parse_range(unit_text, token) * times
+
+
+def _parse_range(part: str, token: str) -> list[int]:
+    match = _MEMBER.fullmatch(part)
+    if not match:
+        what = f"bad parallel member '{part}'" if part else "empty parallel member"
+        raise PlanError(f"{what} in step '{token}': expected a layer 'i' or a range 'a-b'")
+    first = int(match[1])
+    last = int(match[2]) if match[2] is not None else first
+    step = 1 if last >= first else -1
+    return list(range(first, last + step, step))
+
+
+def _format_units(units: tuple[Unit, ...]) -> list[str]:
+    """Repeats print as xK; runs of single layers (ascending or descending) print as ranges."""
+    parts, i = [], 0
+    while i < len(units):
+        times = _repeat_length(units, i)
+        if times > 1:
+            parts.append(f"{_format_unit(units[i])}x{times}")
+            i += times
+            continue
+        if isinstance(units[i], tuple):
+            parts.append(_format_unit(units[i]))
+            i += 1
+            continue
+        end = _run_end(units, i, lambda j: isinstance(units[j], int) and _repeat_length(units, j) == 1)
+        parts.append(_format_run(units[i:end]))
+        i = end
+    return parts
+
+
+def _repeat_length(units: tuple[Unit, ...], i: int) -> int:
+    times = 1
+    while i + times < len(units) and units[i + times] == units[i]:
+        times += 1
+    return times
+
+
+def _run_end(seq: tuple, i: int, joinable=lambda j: True) -> int:
+    """End of the run stepping by +1 or -1 that starts at i, extended only over joinable elements."""
+    end = i + 1
+    if end < len(seq) and joinable(end) and abs(seq[end] - seq[i]) == 1:
+        step = seq[end] - seq[i]
+        while end < len(seq) and joinable(end) and seq[end] - seq[end - 1] == step:
+            end += 1
+    return end
+
+
+def _format_run(run: tuple[int, ...]) -> str:
+    return str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}"
+
+
+def _format_unit(unit: Unit) -> str:
+    if isinstance(unit, int):
+        return str(unit)
+    parts, i = [], 0
+    while i < len(unit):
+        end = _run_end(unit, i)
+        parts.append(_format_run(unit[i:end]))
+        i = end
+    return "[" + ",".join(parts) + "]"
