@@ -40,10 +40,6 @@ class Adapter:
         owner, name = self._owner(model)
         setattr(owner, name, layers)
 
-    def slot_holders(self, layer: nn.Module) -> list[nn.Module]:
-        """The submodules of a block that carry its cache-slot index (`layer_idx`)."""
-        return [m for m in layer.modules() if isinstance(getattr(m, "layer_idx", None), int)]
-
     def _owner(self, model: PreTrainedModel) -> tuple[nn.Module, str]:
         *path, name = self.layers.split(".")
         owner = model.base_model
@@ -76,3 +72,8 @@ def adapter_for(model_type: str) -> Adapter:
         raise UnsupportedModelError(
             f"unsupported architecture '{model_type}': painters supports {', '.join(sorted(ADAPTERS))}"
         ) from None
+
+
+def cache_index_holders(layer: nn.Module) -> list[nn.Module]:
+    """The submodules of a block that carry its KV-cache index: every supported architecture names it `layer_idx`."""
+    return [m for m in layer.modules() if isinstance(getattr(m, "layer_idx", None), int)]

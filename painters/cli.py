@@ -38,8 +38,8 @@ def plan(
     num_layers: int = typer.Option(..., "--layers", help="Number of layers L of the model."),
     n: int | None = typer.Option(None, "--n", help="Number of affected middle layers."),
     band: str | None = typer.Option(None, "--band", help="Explicit half-open band A:B instead of --n."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the shuffle variant."),
-    loops: int = typer.Option(3, "--loops", help="Loops of the looped_parallel variant."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the shuffle variant (default 0)."),
+    loops: int | None = typer.Option(None, "--loops", help="Loops of the looped_parallel variant (default 3)."),
     layer: int | None = typer.Option(None, "--layer", help="Layer I of skip_layer and swap."),
 ) -> None:
     """Print the plan text of a variant of the paper's Figure 1."""

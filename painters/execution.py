@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from painters.adapters import Adapter, adapter_for
-from painters.plan import Plan, PlanError
+from painters.adapters import Adapter, adapter_for, cache_index_holders
+from painters.plan import Plan, PlanError, members
 
 
 class _Block:
@@ -83,25 +83,20 @@ class PlannedLayers(nn.ModuleList):
 
 
 class PlanHandle:
-    """Undo for `apply_plan`: `restore()` (or leaving the `with` block) puts the model back as it was."""
+    """A model running under a plan. `restore()` (or leaving the `with` block) puts it back as it was."""
 
     def __init__(self, model: PreTrainedModel, adapter: Adapter, plan: Plan):
+        """Swap in one slot per executed layer call and size the config (and so the KV cache) to match."""
         config = model.base_model.config
         self.model, self.plan = model, plan
         self._adapter, self._layers = adapter, adapter.layer_list(model)
         self._num_hidden_layers = config.num_hidden_layers
         self._layer_types = getattr(config, "layer_types", None)
-        self.active = True
-
-    def install(self) -> None:
-        """Swap in one slot per executed layer call and size the config (and so the KV cache) to match."""
-        config = self.model.base_model.config
-        self._adapter.set_layer_list(
-            self.model, PlannedLayers(_slots(self._adapter, self._layers, self.plan), self.plan)
-        )
-        config.num_hidden_layers = len(self.plan.layers())
+        adapter.set_layer_list(model, PlannedLayers(_slots(self._layers, plan), plan))
+        config.num_hidden_layers = len(plan.layers())
         if self._layer_types is not None:
-            config.layer_types = [self._layer_types[i] for i in self.plan.layers()]
+            config.layer_types = [self._layer_types[i] for i in plan.layers()]
+        self.active = True
 
     def restore(self) -> None:
         """Put back the original layer list and config; calling it again does nothing."""
@@ -122,25 +117,26 @@ class PlanHandle:
 
 
 def apply_plan(model: PreTrainedModel, plan: Plan | str) -> PlanHandle:
-    """Make `model` run under `plan` for forward and generate, in place; returns the handle that undoes it."""
+    """Make `model` run under `plan` for forward and generate, in place; returns the handle that undoes it.
+
+    While the plan is active the model's layer list holds the slots, so its `state_dict()` has slot keys
+    and `config.num_hidden_layers` counts layer calls: restore before saving the model.
+    """
     adapter = adapter_for(model.config.model_type)
     layers = adapter.layer_list(model)
     if isinstance(layers, PlannedLayers):
         raise PlanError(
             f"the model already runs under plan '{layers.plan}': restore its handle before applying another"
         )
-    plan = (Plan.parse(plan) if isinstance(plan, str) else plan).check(len(layers))
-    handle = PlanHandle(model, adapter, plan)
-    handle.install()
-    return handle
+    plan = Plan.parse(plan, len(layers)) if isinstance(plan, str) else plan.check(len(layers))
+    return PlanHandle(model, adapter, plan)
 
 
-def _slots(adapter: Adapter, layers: nn.ModuleList, plan: Plan) -> list[LayerSlot]:
-    holders = [adapter.slot_holders(layer) for layer in layers]
+def _slots(layers: nn.ModuleList, plan: Plan) -> list[LayerSlot]:
+    holders = [cache_index_holders(layer) for layer in layers]
     slots: list[LayerSlot] = []
     for unit in plan.units:
-        members = unit if isinstance(unit, tuple) else (unit,)
-        block = _Block(len(members)) if isinstance(unit, tuple) else None
-        for member, index in enumerate(members):
+        block = _Block(len(unit)) if isinstance(unit, tuple) else None
+        for member, index in enumerate(members(unit)):
             slots.append(LayerSlot(layers[index], len(slots), holders[index], block, member))
     return slots

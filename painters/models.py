@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
+import huggingface_hub.constants
 import torch
 from safetensors.torch import save_model
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
@@ -37,11 +38,11 @@ def load_model(
     options = {} if source.exists() else _hub_options()
     try:
         config = AutoConfig.from_pretrained(str(source), **options)
+        auto = AutoModel if adapter_for(config.model_type).encoder else AutoModelForCausalLM
+        model = auto.from_pretrained(str(source), dtype=dtype, **options)
+        tokenizer = AutoTokenizer.from_pretrained(str(source), **options)
     except OSError as error:
-        raise ModelError(_not_found(name, options, error)) from None
-    auto = AutoModel if adapter_for(config.model_type).encoder else AutoModelForCausalLM
-    model = auto.from_pretrained(str(source), dtype=dtype, **options)
-    tokenizer = AutoTokenizer.from_pretrained(str(source), **options)
+        raise ModelError(_not_found(name, source, options, error)) from None
     return model.to(device).eval(), tokenizer
 
 
@@ -96,16 +97,19 @@ def _resolve(name: str) -> Path:
 
 def _hub_options() -> dict:
     """Use the hub only when it answers at once; otherwise only what the local hub cache holds."""
-    if os.environ.get("HF_HUB_OFFLINE") or not _hub_reachable():
+    if huggingface_hub.constants.HF_HUB_OFFLINE or not _hub_reachable():
         return {"local_files_only": True}
     return {}
 
 
-def _not_found(name: str, options: dict, error: OSError) -> str:
+def _not_found(name: str, source: Path, options: dict, error: OSError) -> str:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if source.exists():
+        return f"cannot load model '{name}' from {source}: {first_line}"
     reason = (
         "the Hugging Face hub is unreachable from here and the local hub cache does not hold it"
         if options.get("local_files_only")
-        else str(error).splitlines()[0]
+        else first_line
     )
     return (
         f"cannot load model '{name}': it is not an embedded model ({', '.join(EMBEDDED)}), "
@@ -114,8 +118,13 @@ def _not_found(name: str, options: dict, error: OSError) -> str:
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    """One TCP connect to the hub: fails in milliseconds offline, where the hub client retries for half a minute."""
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    """One TCP connect to the hub: fails in milliseconds offline, where the hub client retries for half a minute.
+
+    Behind a proxy a direct connect proves nothing, so there the hub client is trusted to try.
+    """
+    if any(os.environ.get(var) for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    url = urlparse(huggingface_hub.constants.ENDPOINT)
     try:
         socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
         return True

@@ -17,8 +17,10 @@ from painters.errors import PaintersError
 
 Unit = int | tuple[int, ...]
 
-_STEP = re.compile(r"(?P<unit>\[[^\[\]]*\]|\d+(?:-\d+)?)(?:x(?P<times>\d+))?")
-_MEMBER = re.compile(r"(\d+)(?:-(\d+))?")
+_STEP = re.compile(r"(?P<unit>\[[^\[\]]*\]|[0-9]+(?:-[0-9]+)?)(?:x(?P<times>[0-9]+))?")
+_MEMBER = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+MAX_CALLS = 100_000  # layer calls in one plan: far beyond any real plan, and a guard against '0-999999999'
+_EMPTY = "empty plan: give at least one layer, e.g. '0-29'"
 _SYNTAX = "expected a layer 'i', a range 'a-b' or a parallel block '[i,a-b,...]', optionally followed by 'xK'"
 
 
@@ -33,20 +35,31 @@ class Plan:
     units: tuple[Unit, ...]
 
     def __post_init__(self) -> None:
-        if not self.units:
-            raise PlanError("empty plan: give at least one layer, e.g. '0-29'")
+        """Normalise units to plain ints and tuples, so equal plans compare, hash and print alike."""
+        units = tuple(_normalise(unit) for unit in self.units)
+        if not units:
+            raise PlanError(_EMPTY)
+        object.__setattr__(self, "units", units)
 
     @classmethod
     def parse(cls, text: str, num_layers: int | None = None) -> Plan:
         """Parse plan text; with `num_layers`, also check every index is in range."""
+        if glued := re.search(r"[0-9]\s+[0-9]", text):
+            raise PlanError(f"missing comma in plan '{text}' at '{glued[0]}': separate steps with ','")
         compact = re.sub(r"\s+", "", text)
         if not compact:
-            raise PlanError("empty plan: give at least one layer, e.g. '0-29'")
+            raise PlanError(_EMPTY)
         units: list[Unit] = []
+        calls = 0
         for token in _split_top_level(compact):
-            units.extend(_parse_step(token, compact))
-        plan = cls(tuple(units))
-        return plan.check(num_layers) if num_layers is not None else plan
+            step, times = _parse_step(token, compact, num_layers)
+            calls += times * sum(len(members(unit)) for unit in step)
+            if calls > MAX_CALLS:
+                raise PlanError(
+                    f"plan '{compact}' runs more than {MAX_CALLS} layer calls: shorten its ranges or repeats"
+                )
+            units.extend(step * times)
+        return cls(tuple(units))
 
     @classmethod
     def full(cls, num_layers: int) -> Plan:
@@ -63,16 +76,12 @@ class Plan:
     def check(self, num_layers: int) -> Plan:
         """Raise PlanError unless every layer index is valid for a model with `num_layers` layers."""
         for layer in self.layers():
-            if not 0 <= layer < num_layers:
-                raise PlanError(
-                    f"layer {layer} in plan '{self}' is out of range: "
-                    f"this model has {num_layers} layers (valid indices 0-{num_layers - 1})"
-                )
+            _check_index(layer, num_layers, f"plan '{self}'")
         return self
 
     def layers(self) -> tuple[int, ...]:
         """Every layer call in execution order, parallel members flattened in block order."""
-        return tuple(m for unit in self.units for m in _members(unit))
+        return tuple(m for unit in self.units for m in members(unit))
 
     def __str__(self) -> str:
         return ",".join(_format_units(self.units))
@@ -81,7 +90,8 @@ class Plan:
         return f"Plan('{self}')"
 
 
-def _members(unit: Unit) -> tuple[int, ...]:
+def members(unit: Unit) -> tuple[int, ...]:
+    """The layers of a unit: itself, or a parallel block's members."""
     return unit if isinstance(unit, tuple) else (unit,)
 
 
@@ -103,7 +113,8 @@ def _split_top_level(text: str) -> list[str]:
     return tokens
 
 
-def _parse_step(token: str, text: str) -> list[Unit]:
+def _parse_step(token: str, text: str, num_layers: int | None) -> tuple[list[Unit], int]:
+    """One step's units (a range expanded, or one parallel block) and how many times it runs."""
     match = _STEP.fullmatch(token)
     if not match:
         what = f"bad step '{token}'" if token else "empty step"
@@ -113,20 +124,49 @@ def _parse_step(token: str, text: str) -> list[Unit]:
         raise PlanError(f"bad repeat in step '{token}': K in 'xK' must be at least 1")
     unit_text = match["unit"]
     if unit_text.startswith("["):
-        members = [layer for part in unit_text[1:-1].split(",") for layer in _parse_range(part, token)]
-        return [tuple(members)] * times
-    return _parse_range(unit_text, token) * times
+        block = [m for part in unit_text[1:-1].split(",") for m in _parse_range(part, token, num_layers)]
+        return [tuple(block)], times
+    return list(_parse_range(unit_text, token, num_layers)), times
 
 
-def _parse_range(part: str, token: str) -> list[int]:
+def _parse_range(part: str, token: str, num_layers: int | None) -> range:
     match = _MEMBER.fullmatch(part)
     if not match:
         what = f"bad parallel member '{part}'" if part else "empty parallel member"
         raise PlanError(f"{what} in step '{token}': expected a layer 'i' or a range 'a-b'")
     first = int(match[1])
     last = int(match[2]) if match[2] is not None else first
+    for index in (first, last):
+        if num_layers is not None:
+            _check_index(index, num_layers, f"step '{token}'")
+    if abs(last - first) >= MAX_CALLS:
+        raise PlanError(f"range '{part}' in step '{token}' is longer than {MAX_CALLS} layers")
     step = 1 if last >= first else -1
-    return list(range(first, last + step, step))
+    return range(first, last + step, step)
+
+
+def _check_index(layer: int, num_layers: int, where: str) -> None:
+    if num_layers < 1:
+        raise PlanError(f"a model needs at least one layer, got num_layers={num_layers}")
+    if not 0 <= layer < num_layers:
+        raise PlanError(
+            f"layer {layer} in {where} is out of range: "
+            f"this model has {num_layers} layers (valid indices 0-{num_layers - 1})"
+        )
+
+
+def _normalise(unit: object) -> Unit:
+    if isinstance(unit, tuple | list):
+        if not unit:
+            raise PlanError("empty parallel block: a block needs at least one layer")
+        return tuple(_layer_index(member) for member in unit)
+    return _layer_index(unit)
+
+
+def _layer_index(value: object) -> int:
+    if isinstance(value, bool) or not hasattr(value, "__index__") or value.__index__() < 0:
+        raise PlanError(f"bad layer {value!r}: a layer index is a whole number >= 0")
+    return value.__index__()
 
 
 def _format_units(units: tuple[Unit, ...]) -> list[str]:

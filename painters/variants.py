@@ -37,86 +37,109 @@ def _replace_band(num_layers: int, band: Band, middle: list[Unit]) -> Plan:
     return Plan((*range(a), *middle, *range(b, num_layers)))
 
 
-def _full(num_layers: int, **_: object) -> Plan:
-    return Plan.full(num_layers)
-
-
-def _skip(num_layers: int, band: Band, **_: object) -> Plan:
+def _skip(num_layers: int, band: Band) -> Plan:
+    if band[1] - band[0] == num_layers:
+        raise PlanError(f"skipping all {num_layers} layers leaves nothing to run: n must be below {num_layers}")
     return _replace_band(num_layers, band, [])
 
 
-def _middle_repeat(num_layers: int, band: Band, **_: object) -> Plan:
+def _middle_repeat(num_layers: int, band: Band) -> Plan:
     a, b = band
     centre = num_layers // 2 if a <= num_layers // 2 < b else (a + b) // 2
     return _replace_band(num_layers, band, [centre] * (b - a))
 
 
-def _reverse(num_layers: int, band: Band, **_: object) -> Plan:
+def _reverse(num_layers: int, band: Band) -> Plan:
     return _replace_band(num_layers, band, list(reversed(range(*band))))
 
 
-def _shuffle(num_layers: int, band: Band, seed: int, **_: object) -> Plan:
+def _shuffle(num_layers: int, band: Band, seed: int = 0) -> Plan:
     order = list(range(*band))
     random.Random(seed).shuffle(order)  # Mersenne Twister: the same order on every machine and run
     return _replace_band(num_layers, band, order)
 
 
-def _parallel(num_layers: int, band: Band, **_: object) -> Plan:
+def _parallel(num_layers: int, band: Band) -> Plan:
     return _looped_parallel(num_layers, band, loops=1)
 
 
-def _looped_parallel(num_layers: int, band: Band, loops: int, **_: object) -> Plan:
+def _looped_parallel(num_layers: int, band: Band, loops: int = 3) -> Plan:
+    if loops < 1:
+        raise PlanError(f"loops={loops} is out of range: a parallel block runs at least once (loops >= 1)")
     block = [tuple(range(*band))] * loops if band[1] > band[0] else []
     return _replace_band(num_layers, band, block)
 
 
-def _skip_layer(num_layers: int, layer: int, **_: object) -> Plan:
+def _skip_layer(num_layers: int, layer: int) -> Plan:
+    _check_layer("skip_layer", layer, num_layers, last=num_layers - 1)
     return Plan(tuple(i for i in range(num_layers) if i != layer))
 
 
-def _swap(num_layers: int, layer: int, **_: object) -> Plan:
+def _swap(num_layers: int, layer: int) -> Plan:
+    _check_layer("swap", layer, num_layers, last=num_layers - 2)
     order = list(range(num_layers))
     order[layer], order[layer + 1] = order[layer + 1], order[layer]
     return Plan(tuple(order))
 
 
-_BAND_VARIANTS: dict[str, Callable[..., Plan]] = {
-    "skip": _skip,
-    "middle_repeat": _middle_repeat,
-    "reverse": _reverse,
-    "shuffle": _shuffle,
-    "parallel": _parallel,
-    "looped_parallel": _looped_parallel,
+def _check_layer(name: str, layer: int, num_layers: int, last: int) -> None:
+    if num_layers < 2:
+        raise PlanError(f"variant '{name}' needs a model with at least 2 layers, got {num_layers}")
+    if not 0 <= layer <= last:
+        raise PlanError(f"variant '{name}' needs layer I with 0 <= I <= {last}, got {layer}")
+
+
+# name -> (builder, options it takes). Band variants take `band` computed from n or given explicitly.
+_VARIANTS: dict[str, tuple[Callable[..., Plan], tuple[str, ...]]] = {
+    "full": (Plan.full, ()),
+    "skip": (_skip, ("n", "band")),
+    "middle_repeat": (_middle_repeat, ("n", "band")),
+    "reverse": (_reverse, ("n", "band")),
+    "shuffle": (_shuffle, ("n", "band", "seed")),
+    "parallel": (_parallel, ("n", "band")),
+    "looped_parallel": (_looped_parallel, ("n", "band", "loops")),
+    "skip_layer": (_skip_layer, ("layer",)),
+    "swap": (_swap, ("layer",)),
 }
-_LAYER_VARIANTS: dict[str, Callable[..., Plan]] = {"skip_layer": _skip_layer, "swap": _swap}
-VARIANTS: tuple[str, ...] = ("full", *_BAND_VARIANTS, *_LAYER_VARIANTS)
+VARIANTS: tuple[str, ...] = tuple(_VARIANTS)
 _OPTIONS = ("n", "band", "seed", "loops", "layer")
 
 
-def build_variant(
-    name: str,
-    num_layers: int,
-    n: int | None = None,
-    band: Band | None = None,
-    seed: int = 0,
-    loops: int = 3,
-    layer: int | None = None,
-) -> Plan:
-    """Build the plan of variant `name` for a model with `num_layers` layers; bad options raise PlanError."""
+def options_of(name: str) -> tuple[str, ...]:
+    """The options variant `name` takes."""
+    return _VARIANTS[name][1]
+
+
+def build_variant(name: str, num_layers: int, **options: int | Band | None) -> Plan:
+    """The plan of variant `name` for a model with `num_layers` layers.
+
+    Options (None means not given): n or band (A, B) for band variants, seed for shuffle (default 0),
+    loops for looped_parallel (default 3), layer for skip_layer and swap. Bad options raise PlanError.
+    """
+    if name not in _VARIANTS:
+        raise PlanError(f"unknown variant '{name}': valid variants are {', '.join(VARIANTS)}")
     if num_layers < 1:
         raise PlanError(f"a model needs at least one layer, got num_layers={num_layers}")
-    if loops < 1:
-        raise PlanError(f"loops={loops} is out of range: a parallel block runs at least once (loops >= 1)")
-    if name == "full":
-        return _full(num_layers)
-    if name in _BAND_VARIANTS:
-        return _BAND_VARIANTS[name](num_layers, band=middle_band(num_layers, n, band), seed=seed, loops=loops)
-    if name in _LAYER_VARIANTS:
-        last = num_layers - 2 if name == "swap" else num_layers - 1
-        if layer is None or not 0 <= layer <= last:
-            raise PlanError(f"variant '{name}' needs layer I with 0 <= I <= {last}, got {layer}")
-        return _LAYER_VARIANTS[name](num_layers, layer=layer)
-    raise PlanError(f"unknown variant '{name}': valid variants are {', '.join(VARIANTS)}")
+    builder, takes = _VARIANTS[name]
+    given = {key: _whole(key, value) for key, value in options.items() if value is not None}
+    for key in given:
+        if key not in takes:
+            valid = f"it takes {', '.join(takes)}" if takes else "it takes none"
+            raise PlanError(f"variant '{name}' has no option '{key}': {valid}")
+    if "n" in takes:
+        given["band"] = middle_band(num_layers, given.pop("n", None), given.get("band"))
+    elif "layer" in takes and "layer" not in given:
+        raise PlanError(f"variant '{name}' needs layer I (the layer it acts on)")
+    return builder(num_layers, **given)
+
+
+def _whole(key: str, value: object) -> int | Band:
+    """Validate an option's type: whole numbers, and a pair of them for band."""
+    parts = value if key == "band" and isinstance(value, tuple) and len(value) == 2 else (value,)
+    if key == "band" and len(parts) != 2 or any(isinstance(p, bool) or not isinstance(p, int) for p in parts):
+        expected = "a pair (A, B) of whole numbers" if key == "band" else "a whole number"
+        raise PlanError(f"bad value {value!r} for option '{key}': expected {expected}")
+    return value
 
 
 def plan_from_spec(spec: str, num_layers: int) -> Plan:
@@ -124,10 +147,17 @@ def plan_from_spec(spec: str, num_layers: int) -> Plan:
     if not spec.strip() or not spec.strip()[0].isalpha():
         return Plan.parse(spec, num_layers)
     name, _, option_text = spec.strip().partition(":")
+    if name.strip() not in _VARIANTS:
+        raise PlanError(
+            f"'{spec}' is neither plan text (such as '0-11,18-29') nor a variant: "
+            f"valid variants are {', '.join(VARIANTS)}"
+        )
     options: dict[str, object] = {}
     for item in filter(None, option_text.split(",")):
-        key, _, value = item.partition("=")
-        options[key.strip()] = _option(key.strip(), value.strip(), spec)
+        key, _, value = (part.strip() for part in item.partition("="))
+        if key in options:
+            raise PlanError(f"option '{key}' is given twice in '{spec}'")
+        options[key] = _option(key, value, spec)
     return build_variant(name.strip(), num_layers, **options)
 
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from painters import Plan, apply_plan
-from painters.adapters import adapter_for
+from painters.adapters import adapter_for, cache_index_holders
 
 
 def output_of(model, **inputs) -> torch.Tensor:
@@ -27,9 +27,8 @@ def rebuilt(model, order: tuple[int, ...]):
     layers = []
     for position, index in enumerate(order):
         layer = copy.deepcopy(originals[index])
-        for module in layer.modules():
-            if isinstance(getattr(module, "layer_idx", None), int):
-                module.layer_idx = position
+        for module in cache_index_holders(layer):
+            module.layer_idx = position
         layers.append(layer)
     adapter.set_layer_list(clone, nn.ModuleList(layers))
     config = clone.base_model.config

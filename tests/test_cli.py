@@ -78,7 +78,7 @@ def test_generate_under_a_plan_and_its_errors(painters):
     bad = painters("generate", "--prompt", "x", "--plan", "0-30")
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == (
-        "error: layer 30 in plan '0-30' is out of range: this model has 30 layers (valid indices 0-29)"
+        "error: layer 30 in step '0-30' is out of range: this model has 30 layers (valid indices 0-29)"
     )
     encoder = painters("generate", "--prompt", "x", "--model", "minilm-l6")
     assert encoder.returncode == 2

@@ -5,14 +5,14 @@ import torch
 from tiny import DECODERS, NUM_LAYERS, VOCAB, tiny_model
 
 from painters import Plan, apply_plan
-from painters.variants import VARIANTS
+from painters.variants import VARIANTS, options_of
 
 PROMPT_LENGTH, NEW_TOKENS = 7, 10  # longer than gemma3's tiny sliding window (4), so the window matters
 
 
 def variant_plan(name):
-    options = {"layer": 2} if name in ("skip_layer", "swap") else {"n": 4, "seed": 1, "loops": 2}
-    return Plan.variant(name, num_layers=NUM_LAYERS, **options)
+    options = {"n": 4, "seed": 1, "loops": 2, "layer": 2}
+    return Plan.variant(name, num_layers=NUM_LAYERS, **{k: v for k, v in options.items() if k in options_of(name)})
 
 
 def greedy(model, ids, use_cache):

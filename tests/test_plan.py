@@ -19,8 +19,10 @@ def test_print_then_parse_round_trips(plan):
 
 @given(plans)
 def test_printed_text_is_whitespace_insensitive(plan):
-    spaced = " ".join(str(plan).replace(",", " , ").replace("[", " [ "))
-    assert Plan.parse(spaced) == plan
+    spaced = str(plan)
+    for mark in ",-[]x":
+        spaced = spaced.replace(mark, f" {mark}\t")
+    assert Plan.parse(f"  {spaced}\n") == plan
 
 
 @pytest.mark.parametrize(
@@ -95,6 +97,12 @@ def test_plan_is_immutable_and_hashable():
         ("[]", "empty parallel member in step '[]'"),
         ("[1-]", "bad parallel member '1-'"),
         ("[1x2]", "bad parallel member '1x2'"),
+        ("1 2", "missing comma in plan '1 2' at '1 2'"),
+        ("0-1 5", "missing comma"),
+        ("\u0663", "bad step"),
+        ("0-999999999", "longer than 100000 layers"),
+        ("5x999999999", "more than 100000 layer calls"),
+        ("[0-9]x20000", "more than 100000 layer calls"),
     ],
 )
 def test_malformed_text_raises_one_line_error_naming_the_token(text, fragment):
@@ -113,6 +121,25 @@ def test_out_of_range_index_names_the_valid_range():
     assert Plan.parse("0-29", num_layers=30) == Plan.full(30)
 
 
-def test_empty_plan_value_is_rejected():
-    with pytest.raises(PlanError, match="empty plan"):
-        Plan(())
+def test_range_check_happens_while_parsing():
+    with pytest.raises(PlanError, match=r"layer 999999999 in step '0-999999999' is out of range"):
+        Plan.parse("0-999999999", num_layers=30)
+    with pytest.raises(PlanError, match="at least one layer"):
+        Plan.parse("0", num_layers=0)
+
+
+@pytest.mark.parametrize(
+    "units, fragment",
+    [((), "empty plan"), ((-1,), "bad layer -1"), (((),), "empty parallel block"), ((True,), "bad layer True"),
+     (("3",), "bad layer '3'"), ((0, (1, -2)), "bad layer -2")],
+)  # fmt: skip
+def test_plan_values_are_validated(units, fragment):
+    with pytest.raises(PlanError, match=fragment):
+        Plan(units)
+
+
+def test_plan_values_are_normalised():
+    numpy = pytest.importorskip("numpy")
+    assert Plan([0, 1, [2, 3]]) == Plan.parse("0-1,[2-3]")
+    assert str(Plan((numpy.int64(3), numpy.int64(4)))) == "3-4"
+    assert hash(Plan([0, 1])) == hash(Plan.parse("0-1"))

@@ -20,7 +20,7 @@ def band_of(num_layers, n):
 def test_band_variants_match_their_definitions(num_layers, n):
     before, band, after = band_of(num_layers, n)
     assert middle_band(num_layers, n) == (len(before), len(before) + n)
-    assert Plan.variant("full", num_layers=num_layers, n=n).layers() == tuple(range(num_layers))
+    assert Plan.variant("full", num_layers=num_layers).layers() == tuple(range(num_layers))
     if n < num_layers:
         assert Plan.variant("skip", num_layers=num_layers, n=n).units == (*before, *after)
     assert Plan.variant("reverse", num_layers=num_layers, n=n).units == (*before, *band[::-1], *after)
@@ -45,7 +45,8 @@ def test_paper_examples_on_thirty_layers():
         "looped_parallel": "0-11,[12-17]x3,18-29",
     }
     for name, text in expected.items():
-        assert str(Plan.variant(name, num_layers=30, n=6)) == text
+        options = {} if name == "full" else {"n": 6}
+        assert str(Plan.variant(name, num_layers=30, **options)) == text
 
 
 def test_middle_repeat_uses_band_centre_when_middle_layer_is_outside():
@@ -84,13 +85,21 @@ def test_explicit_band():
         (lambda: build_variant("skip", 30, n=31), "n=31 is out of range: the model has 30 layers"),
         (lambda: build_variant("skip", 30, n=-1), "n=-1 is out of range"),
         (lambda: build_variant("skip", 30), "needs n"),
-        (lambda: build_variant("skip", 30, n=30), "empty plan"),
+        (lambda: build_variant("skip", 30, n=30), "skipping all 30 layers leaves nothing to run: n must be below 30"),
+        (lambda: build_variant("skip", 30, m=3), "variant 'skip' has no option 'm': it takes n, band"),
+        (lambda: build_variant("skip", 30, n=3, layer=2), "variant 'skip' has no option 'layer'"),
+        (lambda: build_variant("full", 30, n=3), "variant 'full' has no option 'n': it takes none"),
+        (lambda: build_variant("skip", 30, band=(1.5, 3)), "bad value (1.5, 3) for option 'band'"),
+        (lambda: build_variant("skip", 30, n="6"), "bad value '6' for option 'n': expected a whole number"),
+        (lambda: build_variant("skip_layer", 1, layer=0), "needs a model with at least 2 layers, got 1"),
+        (lambda: build_variant("swap", 1, layer=0), "needs a model with at least 2 layers, got 1"),
         (lambda: build_variant("skip", 30, band=(5, 40)), "band 5:40 is not inside"),
         (lambda: build_variant("skip", 30, band=(8, 5)), "band 8:5 is not inside"),
         (lambda: build_variant("skip", 30, n=4, band=(5, 8)), "disagrees with band 5:8"),
         (lambda: build_variant("looped_parallel", 30, n=4, loops=0), "loops=0"),
         (lambda: build_variant("swap", 30, layer=29), "needs layer I with 0 <= I <= 28"),
-        (lambda: build_variant("skip_layer", 30), "needs layer I with 0 <= I <= 29"),
+        (lambda: build_variant("skip_layer", 30), "variant 'skip_layer' needs layer I"),
+        (lambda: build_variant("skip_layer", 30, layer=30), "needs layer I with 0 <= I <= 29, got 30"),
         (lambda: build_variant("full", 0), "at least one layer"),
     ],
 )
@@ -129,6 +138,9 @@ def test_plan_from_spec(spec, text):
         ("skip:depth=2", "unknown option 'depth'"),
         ("skip:band=1-2", "bad band '1-2'"),
         ("0-30", "out of range"),
+        ("x2", "'x2' is neither plan text"),
+        ("skip:n=6,n=2", "option 'n' is given twice"),
+        ("skip:layer=3", "variant 'skip' has no option 'layer'"),
     ],
 )
 def test_bad_specs(spec, fragment):
