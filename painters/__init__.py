@@ -14,9 +14,9 @@ from painters.errors import PaintersError
 from painters.plan import Plan, PlanError
 
 __version__ = "0.1.0"
-__all__ = ["Plan", "PlanError", "PaintersError", "apply_plan", "load_model", "__version__"]
+__all__ = ["Plan", "PlanError", "PaintersError", "apply_plan", "evaluate", "load_model", "__version__"]
 
-_LAZY = {"apply_plan": "painters.execution", "load_model": "painters.models"}
+_LAZY = {"apply_plan": "painters.execution", "load_model": "painters.models", "evaluate": "painters.evaluation"}
 
 
 def __getattr__(name: str):

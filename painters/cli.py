@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import typer
 
@@ -64,6 +66,41 @@ def generate(
     chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
     typer.echo(f"plan: {chosen}", err=True)
     typer.echo(greedy_continuation(loaded, tokenizer, chosen, prompt, max_new_tokens))
+
+
+@app.command(name="eval")
+def evaluate_command(
+    model: str = MODEL,
+    plan: str = typer.Option("full", "--plan", help="Plan text or variant:key=value,... (skip:n=6)."),
+    tasks: str = typer.Option("arc_easy", "--tasks", "-t", help="Comma list of tasks."),
+    limit: int | None = typer.Option(None, "--limit", help="Score only the first K documents of each task."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Contexts (or prompts) per forward pass."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the results as JSON to this file."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder of <task>.jsonl files to use first."),
+    harness: str = typer.Option("painters", "--harness", help="painters, or lm-eval for any lm-eval task (hub)."),
+) -> None:
+    """Score the model under a plan on benchmarks, as lm-eval-harness scores them."""
+    from painters.evaluation import evaluate, format_table
+    from painters.harness import evaluate_with_lm_eval
+    from painters.models import load_model
+    from painters.tasks import get_task
+
+    if harness not in ("painters", "lm-eval"):
+        raise PaintersError(f"unknown harness '{harness}': valid harnesses are painters, lm-eval")
+    names = [name.strip() for name in tasks.split(",") if name.strip()]
+    if harness == "painters":
+        names = [get_task(name).name for name in names]  # fail before loading the model
+    loaded, tokenizer = load_model(model)
+    chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
+    if harness == "lm-eval":
+        result = evaluate_with_lm_eval(loaded, tokenizer, chosen, names, limit=limit, batch_size=batch_size)
+    else:
+        result = evaluate(loaded, tokenizer, chosen, names, limit=limit, batch_size=batch_size, data_dir=data_dir)
+    result["model"] = model
+    typer.echo(format_table(result))
+    if json_path is not None:
+        summary = {key: result[key] for key in ("model", "plan", "limit", "results")}
+        json_path.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from transformers import PreTrainedModel
 
@@ -26,3 +28,48 @@ def greedy_continuation(model: PreTrainedModel, tokenizer, plan: Plan, prompt: s
             pad_token_id=tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id,
         )
     return tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def greedy_texts(
+    model: PreTrainedModel,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int,
+    stops: tuple[str, ...] = (),
+    batch_size: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Greedy continuations of many prompts under the model's current plan, batched with left padding.
+
+    Generation stops at any of `stops` (or the end-of-sequence token) and the text is cut before it.
+    """
+    pad = tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id
+    stops = (*stops, tokenizer.decode([tokenizer.eos_token_id])) if tokenizer.eos_token_id is not None else stops
+    encoded = [tokenizer.encode(text) for text in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))  # similar lengths together
+    texts = [""] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        width = max(len(encoded[i]) for i in batch)
+        ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in batch], device=model.device)
+        mask = torch.tensor(
+            [[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch], device=model.device
+        )
+        with torch.no_grad():
+            output = model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                stop_strings=list(stops) or None, tokenizer=tokenizer, pad_token_id=pad,
+            )  # fmt: skip
+        for row, i in enumerate(batch):
+            texts[i] = cut_at_stop(tokenizer.decode(output[row, width:], skip_special_tokens=False), stops)
+        if progress is not None:
+            progress(len(batch))
+    return texts
+
+
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
+    """The generation up to the first stop sequence, as lm-eval cuts it."""
+    for stop in stops:
+        if stop:
+            text = text.split(stop)[0]
+    return text

@@ -11,18 +11,16 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
-from urllib.parse import urlparse
 
-import huggingface_hub.constants
 import torch
 from safetensors.torch import save_model
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from painters.adapters import adapter_for
 from painters.embedded import EMBEDDED, ModelError, cache_root, embedded_path
+from painters.hub import hub_available
 
 
 def load_model(
@@ -97,7 +95,7 @@ def _resolve(name: str) -> Path:
 
 def _hub_options() -> dict:
     """Use the hub only when it answers at once; otherwise only what the local hub cache holds."""
-    if huggingface_hub.constants.HF_HUB_OFFLINE or not _hub_reachable():
+    if not hub_available():
         return {"local_files_only": True}
     return {}
 
@@ -115,21 +113,6 @@ def _not_found(name: str, source: Path, options: dict, error: OSError) -> str:
         f"cannot load model '{name}': it is not an embedded model ({', '.join(EMBEDDED)}), "
         f"a local folder or a .gguf file, and {reason}"
     )
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """One TCP connect to the hub: fails in milliseconds offline, where the hub client retries for half a minute.
-
-    Behind a proxy a direct connect proves nothing, so there the hub client is trusted to try.
-    """
-    if any(os.environ.get(var) for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True
-    url = urlparse(huggingface_hub.constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def describe(model: PreTrainedModel) -> dict[str, object]:

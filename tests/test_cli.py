@@ -50,6 +50,7 @@ def test_plan_prints_the_plan_text(args, text):
         (["plan", "skip", "--layers", "30", "--band", "3-5"], "error: bad band '3-5'"),
         (["generate", "--prompt", "hi", "--model", "./no/such/folder"], "error: no model at './no/such/folder'"),
         (["layers", "--model", "org/not-here"], "error: cannot load model 'org/not-here'"),
+        (["eval", "--tasks", "arc_easy,bogus"], "error: unknown task 'bogus': valid tasks are arc_easy, arc_challenge"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(painters, args, message):

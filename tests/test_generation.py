@@ -61,7 +61,7 @@ def test_cache_has_one_slot_per_layer_call():
     ids = torch.randint(3, VOCAB, (1, PROMPT_LENGTH))
     plan = Plan.parse("0,[1-4]x2,5x2")
     with apply_plan(model, plan), torch.no_grad():
-        cache = model(input_ids=ids, use_cache=True).past_key_values
+        cache = model(input_ids=ids, use_cache=True).cache
     assert len(cache.layers) == len(plan.layers()) == 11
     types = model.config.layer_types
     expected_sliding = [types[i] == "sliding_attention" for i in plan.layers()]

@@ -4,13 +4,13 @@ import shutil
 
 import pytest
 import torch
+from reference import output_of
 from tiny import tiny_model
 from transformers import T5Config
 
 from painters import load_model, models
 from painters.adapters import UnsupportedModelError
 from painters.embedded import ModelError, embedded_path
-from reference import output_of
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
@@ -55,7 +55,7 @@ def test_missing_paths_are_model_errors():
 
 
 def test_unreachable_hub_fails_at_once_with_a_clear_message(monkeypatch):
-    monkeypatch.setattr(models, "_hub_reachable", lambda: False)
+    monkeypatch.setattr(models, "hub_available", lambda: False)
     with pytest.raises(ModelError) as error:
         load_model("some-org/some-model")
     assert str(error.value) == (

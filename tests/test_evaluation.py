@@ -1,0 +1,103 @@
+"""`painters.evaluate` and `painters eval`: results in lm-eval's names, plans applied and restored, bad input."""
+
+import json
+import math
+
+import pytest
+from test_scoring import CharTokenizer
+from tiny import tiny_model
+
+from painters import PaintersError, evaluate, load_model
+from painters.adapters import adapter_for
+from painters.cli import app
+from painters.metrics import mean_stderr
+from painters.tasks import TASKS
+
+
+def test_evaluate_reports_lm_eval_metrics_with_standard_errors():
+    model = tiny_model("llama")
+    layers = adapter_for("llama").layer_list(model)
+    result = evaluate(
+        model, CharTokenizer(), "0-1,[2-3]x2,4-5", ["arc_easy", "lambada_openai"], limit=5, progress=False
+    )
+    assert adapter_for("llama").layer_list(model) is layers  # restored
+    assert result["plan"] == "0-1,[2-3]x2,4-5" and result["limit"] == 5
+    arc = result["results"]["arc_easy"]
+    assert set(arc) == {"acc", "acc_stderr", "acc_norm", "acc_norm_stderr", "docs"} and arc["docs"] == 5
+    accs = [record["acc"] for record in result["samples"]["arc_easy"]]
+    assert arc["acc"] == sum(accs) / 5 and (arc["acc_stderr"] == mean_stderr(accs) or math.isnan(arc["acc_stderr"]))
+    for record in result["samples"]["arc_easy"]:
+        assert record["acc"] == float(max(range(len(record["lls"])), key=record["lls"].__getitem__) == record["gold"])
+    lambada = result["results"]["lambada_openai"]
+    lls = [record["lls"][0] for record in result["samples"]["lambada_openai"]]
+    assert lambada["perplexity"] == pytest.approx(math.exp(-sum(lls) / 5))
+    assert set(lambada) == {"perplexity", "perplexity_stderr", "acc", "acc_stderr", "docs"}
+
+
+def test_full_plan_equals_no_plan():
+    model = tiny_model("qwen2")
+    unplanned = evaluate(model, CharTokenizer(), None, ["piqa"], limit=4, progress=False)
+    full = evaluate(model, CharTokenizer(), "0-5", ["piqa"], limit=4, progress=False)
+    assert unplanned["results"] == full["results"] and unplanned["plan"] == "0-5"
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: evaluate(m, CharTokenizer(), None, ["mmlu"]), "unknown task 'mmlu': valid tasks are arc_easy"),
+        (lambda m: evaluate(m, CharTokenizer(), None, ["piqa"], limit=0), "limit=0 is out of range"),
+        (lambda m: evaluate(tiny_model("bert"), CharTokenizer(), None, ["piqa"]), "'bert' is an encoder"),
+    ],
+)
+def test_bad_input(call, message):
+    with pytest.raises(PaintersError, match=message):
+        call(tiny_model("llama"))
+
+
+@pytest.mark.slow
+def test_gsm8k_generates_under_the_plan_and_scores_exact_match(painters_cache):
+    model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
+    result = evaluate(model, tokenizer, "0-29", ["gsm8k"], limit=2, batch_size=2, progress=False)
+    summary = result["results"]["gsm8k"]
+    assert set(summary) == {"exact_match", "exact_match_stderr", "exact_match_flexible", "exact_match_flexible_stderr",
+                            "docs"}  # fmt: skip
+    for record in result["samples"]["gsm8k"]:
+        assert "Q:" not in record["generation"] and record["generation"].strip()
+        assert record["exact_match"] == float(record["answer"].replace(",", "") == record["gold"].replace(",", ""))
+    assert result["samples"]["gsm8k"][0]["gold"] == "18"
+
+
+@pytest.mark.slow
+def test_eval_command_prints_a_table_and_writes_json(tmp_path, painters_cache, monkeypatch):
+    from typer.testing import CliRunner
+
+    monkeypatch.setenv("PAINTERS_CACHE", str(painters_cache))
+    out = tmp_path / "scores.json"
+    args = ["eval", "--plan", "skip:n=6", "--tasks", "arc_easy,winogrande", "--limit", "4", "--json", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "plan: 0-11,18-29" in result.output and "arc_easy" in result.output
+    written = json.loads(out.read_text())
+    assert written["model"] == "smollm2-135m" and written["plan"] == "0-11,18-29" and written["limit"] == 4
+    model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
+    direct = evaluate(model, tokenizer, "0-11,18-29", ["arc_easy", "winogrande"], limit=4, progress=False)
+    assert written["results"] == json.loads(json.dumps(direct["results"]))
+    assert set(written["results"]["arc_easy"]) >= {
+        f"{m}{s}" for m in TASKS["arc_easy"].metrics for s in ("", "_stderr")
+    }
+
+
+@pytest.mark.slow
+def test_lm_eval_harness_passthrough_runs_the_planned_model(tmp_path, painters_cache):
+    import lm_eval_reference
+
+    from painters.harness import evaluate_with_lm_eval
+
+    model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
+    configs = lm_eval_reference.task_configs(["arc_easy"], tmp_path, 6)
+    theirs = evaluate_with_lm_eval(model, tokenizer, "0-11,18-29", configs, limit=6)
+    ours = evaluate(model, tokenizer, "0-11,18-29", ["arc_easy"], limit=6, progress=False)
+    assert theirs["plan"] == "0-11,18-29"
+    assert theirs["results"]["local_arc_easy"]["acc"] == ours["results"]["arc_easy"]["acc"]
+    assert theirs["results"]["local_arc_easy"]["acc_norm"] == ours["results"]["arc_easy"]["acc_norm"]
+    assert adapter_for("llama").layer_list(model).__class__.__name__ == "ModuleList"  # restored

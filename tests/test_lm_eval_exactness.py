@@ -1,0 +1,90 @@
+"""painters' benchmarks against lm-eval-harness itself: same prompts, same predictions, same numbers."""
+
+import random
+
+import lm_eval_reference
+import pytest
+from lm_eval.api.metrics import bootstrap_stderr, mean_stderr, perplexity
+from lm_eval.tasks import TaskManager
+
+from painters import evaluate, gsm8k, load_model
+from painters.data import load_docs
+from painters.metrics import aggregate, perplexity_stderr
+from painters.tasks import TASKS
+
+LOGLIKELIHOOD_TASKS = [name for name, task in TASKS.items() if task.kind != "generate"]
+DOCS = 30
+
+
+@pytest.fixture(scope="module")
+def lm_eval_tasks(tmp_path_factory):
+    configs = lm_eval_reference.task_configs(list(TASKS), tmp_path_factory.mktemp("lm-eval-data"), DOCS)
+    loaded = TaskManager().load(configs)
+    tasks = {name.removeprefix("local_"): task for name, task in loaded["tasks"].items()}
+    for task in tasks.values():
+        task.build_all_requests(limit=DOCS, rank=0, world_size=1)
+    return tasks
+
+
+@pytest.mark.parametrize("name", LOGLIKELIHOOD_TASKS)
+def test_requests_equal_lm_eval_requests(lm_eval_tasks, name):
+    """Every (context, continuation) pair of the first documents, character for character."""
+    theirs: dict[int, list[tuple[str, str]]] = {}
+    for instance in lm_eval_tasks[name].instances:
+        theirs.setdefault(instance.doc_id, []).append(tuple(instance.arguments))
+    ours = [list(TASKS[name].build(row).pairs) for row in load_docs(name)[:DOCS]]
+    assert ours == [theirs[i] for i in range(DOCS)]
+
+
+def test_gsm8k_prompt_and_stops_equal_lm_eval(lm_eval_tasks):
+    instances = sorted(lm_eval_tasks["gsm8k"].instances, key=lambda instance: instance.doc_id)
+    for instance, row in zip(instances, load_docs("gsm8k")[:DOCS], strict=True):
+        context, generation_kwargs = instance.arguments
+        assert context == gsm8k.prompt(row["question"])
+        assert tuple(generation_kwargs["until"]) == gsm8k.STOP
+
+
+def test_standard_errors_equal_lm_eval():
+    rng = random.Random(3)
+    accs = [float(rng.random() < 0.4) for _ in range(57)]
+    lls = [-rng.random() * 6 for _ in range(41)]
+    assert aggregate("acc", accs)[1] == mean_stderr(accs)
+    assert perplexity_stderr(lls, iters=4000) == bootstrap_stderr(perplexity, lls, iters=4000)
+    assert aggregate("perplexity", lls)[0] == perplexity(lls)
+
+
+@pytest.mark.parametrize(
+    "text, strict, flexible",
+    [("So 5 + 4 = 9. The answer is 9.", "9", "9."), ("It costs $1,234. The answer is 1,234.\n", "1,234", "1,234."),
+     ("no number here", "[invalid]", "[invalid]"), ("We get 18 and then -3", "[invalid]", "-3")],
+)  # fmt: skip
+def test_gsm8k_answer_extraction_equals_lm_eval_filters(lm_eval_tasks, text, strict, flexible):
+    ensembles = {f.name: f for f in lm_eval_tasks["gsm8k"]._filters}
+    theirs = {name: list(ensemble.filters[0]().apply([[text]], [{}]))[0][0] for name, ensemble in ensembles.items()}
+    assert (gsm8k.strict_answer(text), gsm8k.flexible_answer(text)) == (
+        theirs["strict-match"],
+        theirs["flexible-extract"],
+    )
+    assert (strict, flexible) == (theirs["strict-match"], theirs["flexible-extract"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("plan", [None, "0-11,18-29"])
+def test_scores_equal_lm_eval_on_smollm(plan, tmp_path, painters_cache):
+    from painters import apply_plan
+
+    model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
+    ours = evaluate(model, tokenizer, plan, LOGLIKELIHOOD_TASKS, limit=DOCS, progress=False)
+    with apply_plan(model, plan or "0-29"):
+        theirs = lm_eval_reference.run(model, tokenizer, LOGLIKELIHOOD_TASKS, tmp_path, DOCS)
+    for name in LOGLIKELIHOOD_TASKS:
+        for mine, reference in zip(ours["samples"][name], theirs["samples"][name], strict=True):
+            their_lls = [ll for ll, _ in reference["filtered_resps"]]
+            assert max(abs(a - b) for a, b in zip(mine["lls"], their_lls, strict=True)) <= 1e-4, name
+            for metric in TASKS[name].metrics:
+                if metric != "perplexity":
+                    assert mine[metric] == reference[metric], (name, metric, reference["doc_id"])
+        for metric in TASKS[name].metrics:
+            assert ours["results"][name][metric] == pytest.approx(theirs["results"][name][f"{metric},none"], rel=1e-4)
+            their_stderr = theirs["results"][name][f"{metric}_stderr,none"]
+            assert ours["results"][name][f"{metric}_stderr"] == pytest.approx(their_stderr, rel=1e-3)

@@ -1,0 +1,64 @@
+"""The log-likelihood engine against a naive one-sequence-at-a-time computation, under plans, on tiny models."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from tiny import DECODERS, tiny_model
+
+from painters import apply_plan
+from painters.scoring import encode_pair, loglikelihoods
+from painters.tasks import Doc
+
+
+class CharTokenizer:
+    """A character-level tokenizer for the tiny models' 96-token vocabulary."""
+
+    def encode(self, text):
+        return [3 + ord(char) % 90 for char in text]
+
+
+def naive(model, tokenizer, doc):
+    """Each pair alone: the whole sequence through the model, no cache, no batching."""
+    scores = []
+    for context, continuation in doc.pairs:
+        context_tokens, continuation_tokens = encode_pair(tokenizer, context, continuation)
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([context_tokens + continuation_tokens[:-1]])).logits[0]
+        logprobs = F.log_softmax(logits.float(), -1)[len(context_tokens) - 1 :]
+        target = torch.tensor(continuation_tokens)
+        scores.append((logprobs.gather(-1, target[:, None]).sum().item(), bool((logprobs.argmax(-1) == target).all())))
+    return scores
+
+
+DOCS = [
+    Doc((("Question: what is red?\nAnswer:", " a rose"), ("Question: what is red?\nAnswer:", " the sky at noon"),
+         ("Question: what is red?\nAnswer:", " x"))),
+    Doc((("Short ", "continuation"), ("Short ", "c"))),  # trailing space moves into the continuation
+    Doc((("The cat sat on the", " mat"),)),
+    Doc((("Option one fills the blank", " and the rest"), ("Option two", " and the rest"))),
+    Doc((("A much longer context that needs more padding than the others in its batch", " end"),)),
+]  # fmt: skip
+
+
+def test_encode_pair_moves_trailing_spaces_like_lm_eval():
+    tokenizer = CharTokenizer()
+    assert encode_pair(tokenizer, "Answer: ", "yes") == (tokenizer.encode("Answer:"), tokenizer.encode(" yes"))
+
+
+@pytest.mark.parametrize("model_type", DECODERS)
+@pytest.mark.parametrize("plan", ["0-5", "0,[1-4]x2,5", "0-1,4-2,5"])
+def test_batched_shared_context_scores_equal_naive_scores(model_type, plan):
+    model, tokenizer = tiny_model(model_type), CharTokenizer()
+    with apply_plan(model, plan):
+        expected = [naive(model, tokenizer, doc) for doc in DOCS]
+        for batch_size in (1, 2, 8):
+            got = loglikelihoods(model, tokenizer, DOCS, batch_size=batch_size)
+            for mine, reference in zip(got, expected, strict=True):
+                assert [greedy for _, greedy in mine] == [greedy for _, greedy in reference]
+                assert max(abs(a - b) for (a, _), (b, _) in zip(mine, reference, strict=True)) <= 1e-4
+
+
+def test_progress_counts_every_pair():
+    counted = []
+    loglikelihoods(tiny_model("llama"), CharTokenizer(), DOCS, batch_size=2, progress=counted.append)
+    assert sum(counted) == sum(len(doc.pairs) for doc in DOCS)
