@@ -74,7 +74,7 @@ def evaluate_command(
     plan: str = typer.Option("full", "--plan", help="Plan text or variant:key=value,... (skip:n=6)."),
     tasks: str = typer.Option("arc_easy", "--tasks", "-t", help="Comma list of tasks."),
     limit: int | None = typer.Option(None, "--limit", help="Score only the first K documents of each task."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Contexts (or prompts) per forward pass."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Contexts (or prompts) per forward pass, at most."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the results as JSON to this file."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder of <task>.jsonl files to use first."),
     harness: str = typer.Option("painters", "--harness", help="painters, or lm-eval for any lm-eval task (hub)."),

@@ -25,7 +25,7 @@ def evaluate(
     plan: Plan | str | None,
     tasks: list[str],
     limit: int | None = None,
-    batch_size: int = 8,
+    batch_size: int = 32,
     data_dir: str | Path | None = None,
     progress: bool = True,
 ) -> dict:

@@ -9,6 +9,7 @@ re-encoding the context once per choice. Contexts are sorted by length and batch
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,9 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from painters.tasks import Doc
+
+MAX_TOKENS = 1024  # tokens per forward pass, padding included: past ~256 a CPU runs at full speed
+PASS_COST = 128  # what one more forward pass costs on a CPU, in tokens of work (it streams all weights)
 
 
 @dataclass
@@ -42,21 +46,38 @@ def loglikelihoods(
     model: PreTrainedModel,
     tokenizer,
     docs: list[Doc],
-    batch_size: int = 8,
+    batch_size: int = 32,
+    max_tokens: int = MAX_TOKENS,
     progress: Callable[[int], None] | None = None,
 ) -> list[list[tuple[float, bool]]]:
-    """For each doc, (log-likelihood, is-greedy) of each of its pairs; `progress(n)` after n pairs are done."""
+    """For each doc, (log-likelihood, is-greedy) of each of its pairs; `progress(n)` after n pairs are done.
+
+    A forward pass takes up to `batch_size` contexts and about `max_tokens` tokens, padding included.
+    """
     groups = _groups(tokenizer, docs)
     results: list[list[tuple[float, bool]]] = [[(0.0, False)] * len(doc.pairs) for doc in docs]
     groups.sort(key=lambda g: (-len(g.context), -max(map(len, g.continuations))))
-    for start in range(0, len(groups), batch_size):
-        batch = groups[start : start + batch_size]
-        for group, scores in zip(batch, _score_batch(model, batch), strict=True):
+    for batch in _batches(groups, batch_size, max_tokens):
+        for group, scores in zip(batch, _score_batch(model, batch, max_tokens), strict=True):
             for (doc, pair), score in zip(group.targets, scores, strict=True):
                 results[doc][pair] = score
         if progress is not None:
             progress(sum(len(g.targets) for g in batch))
     return results
+
+
+def _batches(groups: list[_Group], batch_size: int, max_tokens: int) -> list[list[_Group]]:
+    """Consecutive groups (sorted longest context first) filling at most batch_size rows and ~max_tokens tokens."""
+    batches: list[list[_Group]] = []
+    for group in groups:
+        if (
+            not batches
+            or len(batches[-1]) == batch_size
+            or (len(batches[-1]) + 1) * len(batches[-1][0].context) > max_tokens
+        ):
+            batches.append([])
+        batches[-1].append(group)
+    return batches
 
 
 def _groups(tokenizer, docs: list[Doc]) -> list[_Group]:
@@ -71,7 +92,7 @@ def _groups(tokenizer, docs: list[Doc]) -> list[_Group]:
 
 
 @torch.no_grad()
-def _score_batch(model: PreTrainedModel, batch: list[_Group]) -> list[list[tuple[float, bool]]]:
+def _score_batch(model: PreTrainedModel, batch: list[_Group], max_tokens: int) -> list[list[tuple[float, bool]]]:
     """Encode the batch's contexts once (left-padded), then all continuations against their cached context."""
     device = model.device
     width = max(len(g.context) for g in batch)
@@ -81,22 +102,45 @@ def _score_batch(model: PreTrainedModel, batch: list[_Group]) -> list[list[tuple
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
     first = F.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each continuation's first token
 
-    rows = [(g, c) for g, group in enumerate(batch) for c in group.continuations]
-    rest = _continuation_logprobs(model, batch, rows, out.cache, mask) if any(len(c) > 1 for _, c in rows) else None
     scores: list[list[tuple[float, bool]]] = [[] for _ in batch]
-    for r, (g, tokens) in enumerate(rows):
-        logprobs = first[g : g + 1] if rest is None else torch.cat([first[g : g + 1], rest[r, : len(tokens) - 1]])
+    rows = [(g, c) for g, group in enumerate(batch) for c in group.continuations]
+    logprobs = [first[g : g + 1] for g, _ in rows]
+    for chunk in _similar_lengths(rows, max_tokens):
+        rest = _continuation_logprobs(model, [rows[r] for r in chunk], out.cache, mask)
+        for i, r in enumerate(chunk):
+            logprobs[r] = torch.cat([logprobs[r], rest[i, : len(rows[r][1]) - 1]])
+    for (g, tokens), row_logprobs in zip(rows, logprobs, strict=True):
         target = torch.tensor(tokens, device=device)
-        chosen = logprobs.gather(-1, target[:, None]).squeeze(-1)
-        scores[g].append((chosen.sum().item(), bool((logprobs.argmax(-1) == target).all())))
+        chosen = row_logprobs.gather(-1, target[:, None]).squeeze(-1)
+        scores[g].append((chosen.sum().item(), bool((row_logprobs.argmax(-1) == target).all())))
     return scores
 
 
-def _continuation_logprobs(model, batch, rows, cache, context_mask) -> torch.Tensor:
+def _similar_lengths(rows: list[tuple[int, list[int]]], max_tokens: int) -> list[list[int]]:
+    """Indices of the rows with continuations longer than one token, in chunks of similar length.
+
+    Continuations of one batch vary in length (PIQA's solutions, HellaSwag's endings), and padding them
+    all to the longest wastes work; but on a CPU every forward pass also streams all the weights, which
+    costs about PASS_COST tokens of work. Rows are sorted by length; a new chunk starts where the padding
+    it saves the remaining rows exceeds that cost, or where the chunk would exceed max_tokens.
+    """
+    order = sorted((r for r, (_, tokens) in enumerate(rows) if len(tokens) > 1), key=lambda r: -len(rows[r][1]))
+    chunks: list[list[int]] = []
+    for i, r in enumerate(order):
+        longest = len(rows[chunks[-1][0]][1]) - 1 if chunks else 0
+        saved = (len(order) - i) * (longest + 1 - len(rows[r][1]))
+        if not chunks or saved > PASS_COST or (len(chunks[-1]) + 1) * longest > max_tokens:
+            chunks.append([])
+        chunks[-1].append(r)
+    return chunks
+
+
+def _continuation_logprobs(model, rows, context_cache, context_mask) -> torch.Tensor:
     """Log-probabilities after each continuation token but the last, for every (group, continuation) row."""
     device = model.device
     length = max(len(tokens) for _, tokens in rows) - 1
     index = torch.tensor([g for g, _ in rows], device=device)
+    cache = copy.deepcopy(context_cache)
     cache.reorder_cache(index)  # one copy of its context's cache per continuation
     ids = torch.tensor([tokens[:-1] + [0] * (length - len(tokens) + 1) for _, tokens in rows], device=device)
     context_lengths = context_mask.sum(-1)[index]

@@ -51,8 +51,8 @@ def test_batched_shared_context_scores_equal_naive_scores(model_type, plan):
     model, tokenizer = tiny_model(model_type), CharTokenizer()
     with apply_plan(model, plan):
         expected = [naive(model, tokenizer, doc) for doc in DOCS]
-        for batch_size in (1, 2, 8):
-            got = loglikelihoods(model, tokenizer, DOCS, batch_size=batch_size)
+        for batch_size, max_tokens in ((1, 1024), (2, 1024), (8, 1024), (8, 24)):  # 24: many passes and chunks
+            got = loglikelihoods(model, tokenizer, DOCS, batch_size=batch_size, max_tokens=max_tokens)
             for mine, reference in zip(got, expected, strict=True):
                 assert [greedy for _, greedy in mine] == [greedy for _, greedy in reference]
                 assert max(abs(a - b) for (a, _), (b, _) in zip(mine, reference, strict=True)) <= 1e-4
