@@ -18,8 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import lm_eval_reference  # noqa: E402  (the test suite's offline lm-eval runner)
+from lm_eval.tasks import TaskManager  # noqa: E402
 
-from painters import apply_plan, evaluate, load_model  # noqa: E402
+from painters import evaluate, load_model  # noqa: E402
 from painters.tasks import TASKS  # noqa: E402
 
 DEFAULT_TASKS = "arc_easy,arc_challenge,hellaswag,winogrande,piqa,boolq,lambada_openai"
@@ -54,9 +55,12 @@ def main() -> None:
     ours = evaluate(model, tokenizer, None, tasks, limit=args.limit, batch_size=args.batch_size, progress=False)
     painters_seconds = time.perf_counter() - start
 
-    with apply_plan(model, ours["plan"]), tempfile.TemporaryDirectory() as folder:
+    task_manager = TaskManager()  # indexing lm-eval's task catalogue is setup, not scoring: not timed
+    with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        theirs = lm_eval_reference.run(model, tokenizer, tasks, Path(folder), args.limit, args.batch_size)
+        theirs = lm_eval_reference.run(
+            model, tokenizer, ours["plan"], tasks, Path(folder), args.limit, args.batch_size, task_manager=task_manager
+        )
         lm_eval_seconds = time.perf_counter() - start
 
     worst = compare(ours, theirs, tasks)

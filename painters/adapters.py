@@ -77,3 +77,11 @@ def adapter_for(model_type: str) -> Adapter:
 def cache_index_holders(layer: nn.Module) -> list[nn.Module]:
     """The submodules of a block that carry its KV-cache index: every supported architecture names it `layer_idx`."""
     return [m for m in layer.modules() if isinstance(getattr(m, "layer_idx", None), int)]
+
+
+def context_length(config) -> int:
+    """How many positions the model takes, read as lm-eval-harness reads it (2048 when the config is silent)."""
+    for name in ("n_positions", "max_position_embeddings", "n_ctx"):
+        if isinstance(getattr(config, name, None), int):
+            return getattr(config, name)
+    return 2048

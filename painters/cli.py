@@ -85,9 +85,8 @@ def evaluate_command(
     from painters.models import load_model
     from painters.tasks import get_task
 
-    if harness not in ("painters", "lm-eval"):
-        raise PaintersError(f"unknown harness '{harness}': valid harnesses are painters, lm-eval")
     names = [name.strip() for name in tasks.split(",") if name.strip()]
+    _check_eval_options(harness, names, limit, data_dir)
     if harness == "painters":
         names = [get_task(name).name for name in names]  # fail before loading the model
     loaded, tokenizer = load_model(model)
@@ -101,6 +100,18 @@ def evaluate_command(
     if json_path is not None:
         summary = {key: result[key] for key in ("model", "plan", "limit", "results")}
         json_path.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _check_eval_options(harness: str, names: list[str], limit: int | None, data_dir: Path | None) -> None:
+    """Reject bad `eval` options before the model loads."""
+    if harness not in ("painters", "lm-eval"):
+        raise PaintersError(f"unknown harness '{harness}': valid harnesses are painters, lm-eval")
+    if not names:
+        raise PaintersError("no tasks given: pass --tasks with a comma list, e.g. arc_easy,hellaswag")
+    if limit is not None and limit < 1:
+        raise PaintersError(f"--limit {limit} is out of range: give a positive number of documents")
+    if data_dir is not None and harness == "lm-eval":
+        raise PaintersError("--data-dir works with the painters harness only: lm-eval reads its own task data")
 
 
 def main() -> None:

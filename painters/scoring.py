@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
+from painters.adapters import context_length
+from painters.errors import PaintersError
 from painters.tasks import Doc
 
 MAX_TOKENS = 1024  # tokens per forward pass, padding included: past ~256 a CPU runs at full speed
@@ -33,13 +35,26 @@ class _Group:
 
 
 def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """lm-eval's split of a (context, continuation) pair into tokens."""
-    spaces = len(context) - len(context.rstrip())
-    if spaces:
-        context, continuation = context[:-spaces], context[-spaces:] + continuation
-    whole = tokenizer.encode(context + continuation)
-    context_tokens = tokenizer.encode(context)
-    return context_tokens, whole[len(context_tokens) :]
+    """lm-eval's split of a (context, continuation) pair into tokens; an empty context is the BOS (else EOS) token."""
+    if not context:
+        prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        context_tokens, continuation_tokens = [prefix], tokenizer.encode(continuation)
+    else:
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        whole = tokenizer.encode(context + continuation)
+        context_tokens = tokenizer.encode(context)
+        continuation_tokens = whole[len(context_tokens) :]
+    if not continuation_tokens:
+        raise PaintersError(f"continuation {continuation!r} encodes to no tokens: there is nothing to score")
+    return context_tokens, continuation_tokens
+
+
+def truncate(context: list[int], continuation: list[int], max_length: int) -> list[int]:
+    """The context cut from the left so that the scored sequence fits the model, as lm-eval cuts it."""
+    excess = len(context) + len(continuation) - 1 - max_length
+    return context[excess:] if excess > 0 else context
 
 
 def loglikelihoods(
@@ -54,7 +69,7 @@ def loglikelihoods(
 
     A forward pass takes up to `batch_size` contexts and about `max_tokens` tokens, padding included.
     """
-    groups = _groups(tokenizer, docs)
+    groups = _groups(tokenizer, docs, context_length(model.config))
     results: list[list[tuple[float, bool]]] = [[(0.0, False)] * len(doc.pairs) for doc in docs]
     groups.sort(key=lambda g: (-len(g.context), -max(map(len, g.continuations))))
     for batch in _batches(groups, batch_size, max_tokens):
@@ -80,11 +95,12 @@ def _batches(groups: list[_Group], batch_size: int, max_tokens: int) -> list[lis
     return batches
 
 
-def _groups(tokenizer, docs: list[Doc]) -> list[_Group]:
+def _groups(tokenizer, docs: list[Doc], max_length: int) -> list[_Group]:
     groups: dict[tuple[int, ...], _Group] = {}
     for d, doc in enumerate(docs):
         for p, (context, continuation) in enumerate(doc.pairs):
             context_tokens, continuation_tokens = encode_pair(tokenizer, context, continuation)
+            context_tokens = truncate(context_tokens, continuation_tokens, max_length)
             group = groups.setdefault((d, *context_tokens), _Group(context_tokens))
             group.continuations.append(continuation_tokens)
             group.targets.append((d, p))
@@ -102,17 +118,18 @@ def _score_batch(model: PreTrainedModel, batch: list[_Group], max_tokens: int) -
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
     first = F.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each continuation's first token
 
-    scores: list[list[tuple[float, bool]]] = [[] for _ in batch]
     rows = [(g, c) for g, group in enumerate(batch) for c in group.continuations]
-    logprobs = [first[g : g + 1] for g, _ in rows]
+    first_tokens = torch.tensor([tokens[0] for _, tokens in rows], device=device)
+    first_rows = first[torch.tensor([g for g, _ in rows], device=device)]
+    loglik = first_rows.gather(-1, first_tokens[:, None]).squeeze(-1)
+    greedy = first_rows.argmax(-1) == first_tokens
     for chunk in _similar_lengths(rows, max_tokens):
-        rest = _continuation_logprobs(model, [rows[r] for r in chunk], out.cache, mask)
-        for i, r in enumerate(chunk):
-            logprobs[r] = torch.cat([logprobs[r], rest[i, : len(rows[r][1]) - 1]])
-    for (g, tokens), row_logprobs in zip(rows, logprobs, strict=True):
-        target = torch.tensor(tokens, device=device)
-        chosen = row_logprobs.gather(-1, target[:, None]).squeeze(-1)
-        scores[g].append((chosen.sum().item(), bool((row_logprobs.argmax(-1) == target).all())))
+        chunk_loglik, chunk_greedy = _continuation_scores(model, [rows[r] for r in chunk], out.cache, mask)
+        loglik[chunk] += chunk_loglik
+        greedy[chunk] &= chunk_greedy
+    scores: list[list[tuple[float, bool]]] = [[] for _ in batch]
+    for (g, _), value, is_greedy in zip(rows, loglik.tolist(), greedy.tolist(), strict=True):
+        scores[g].append((value, is_greedy))
     return scores
 
 
@@ -135,16 +152,24 @@ def _similar_lengths(rows: list[tuple[int, list[int]]], max_tokens: int) -> list
     return chunks
 
 
-def _continuation_logprobs(model, rows, context_cache, context_mask) -> torch.Tensor:
-    """Log-probabilities after each continuation token but the last, for every (group, continuation) row."""
+def _continuation_scores(model, rows, context_cache, context_mask) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each (group, continuation) row: the log-likelihood of its tokens after the first, and whether
+    each of them is the greedy choice."""
     device = model.device
     length = max(len(tokens) for _, tokens in rows) - 1
     index = torch.tensor([g for g, _ in rows], device=device)
-    cache = copy.deepcopy(context_cache)
+    cache = copy.deepcopy(context_cache)  # reorder_cache replaces the tensors of the layers it is given
     cache.reorder_cache(index)  # one copy of its context's cache per continuation
     ids = torch.tensor([tokens[:-1] + [0] * (length - len(tokens) + 1) for _, tokens in rows], device=device)
     context_lengths = context_mask.sum(-1)[index]
     positions = context_lengths[:, None] + torch.arange(length, device=device)
     mask = torch.cat([context_mask[index], torch.ones_like(ids)], dim=-1)  # right padding never reaches real tokens
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
-    return F.log_softmax(out.logits.float(), dim=-1)
+    logprobs = F.log_softmax(out.logits.float(), dim=-1)
+    targets = torch.tensor([tokens[1:] + [0] * (length - len(tokens) + 1) for _, tokens in rows], device=device)
+    real = (
+        torch.arange(length, device=device)[None, :]
+        < torch.tensor([len(t) - 1 for _, t in rows], device=device)[:, None]
+    )
+    chosen = logprobs.gather(-1, targets[..., None]).squeeze(-1)
+    return (chosen * real).sum(-1), ((logprobs.argmax(-1) == targets) | ~real).all(-1)

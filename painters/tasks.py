@@ -32,7 +32,6 @@ class Task:
     name: str
     kind: str  # "multiple_choice", "loglikelihood" or "generate"
     metrics: tuple[str, ...]
-    chance: float  # the score of random guessing, for reference lines in reports
     build: Callable[[dict], Doc] | None = None
 
 
@@ -82,14 +81,14 @@ def _lambada(row: dict) -> Doc:
 
 
 TASKS: dict[str, Task] = {
-    "arc_easy": Task("arc_easy", "multiple_choice", ("acc", "acc_norm"), 0.25, _arc),
-    "arc_challenge": Task("arc_challenge", "multiple_choice", ("acc", "acc_norm"), 0.25, _arc),
-    "hellaswag": Task("hellaswag", "multiple_choice", ("acc", "acc_norm"), 0.25, _hellaswag),
-    "winogrande": Task("winogrande", "multiple_choice", ("acc",), 0.5, _winogrande),
-    "piqa": Task("piqa", "multiple_choice", ("acc", "acc_norm"), 0.5, _piqa),
-    "boolq": Task("boolq", "multiple_choice", ("acc",), 0.5, _boolq),
-    "lambada_openai": Task("lambada_openai", "loglikelihood", ("perplexity", "acc"), 0.0, _lambada),
-    "gsm8k": Task("gsm8k", "generate", ("exact_match",), 0.0),
+    "arc_easy": Task("arc_easy", "multiple_choice", ("acc", "acc_norm"), _arc),
+    "arc_challenge": Task("arc_challenge", "multiple_choice", ("acc", "acc_norm"), _arc),
+    "hellaswag": Task("hellaswag", "multiple_choice", ("acc", "acc_norm"), _hellaswag),
+    "winogrande": Task("winogrande", "multiple_choice", ("acc",), _winogrande),
+    "piqa": Task("piqa", "multiple_choice", ("acc", "acc_norm"), _piqa),
+    "boolq": Task("boolq", "multiple_choice", ("acc",), _boolq),
+    "lambada_openai": Task("lambada_openai", "loglikelihood", ("perplexity", "acc"), _lambada),
+    "gsm8k": Task("gsm8k", "generate", ("exact_match",)),
 }
 
 

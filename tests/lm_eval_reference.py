@@ -11,11 +11,10 @@ import os
 from pathlib import Path
 
 import lm_eval
-from lm_eval.models.huggingface import HFLM
-from lm_eval.tasks import TaskManager
 from lm_eval.tasks._yaml_loader import load_yaml
 
 from painters.data import load_docs
+from painters.harness import evaluate_with_lm_eval
 
 CONFIGS = {
     "arc_easy": "arc/arc_easy.yaml",
@@ -47,18 +46,12 @@ def task_configs(tasks: list[str], folder: Path, limit: int) -> list[dict]:
     return configs
 
 
-def run(model, tokenizer, tasks: list[str], folder: Path, limit: int, batch_size: int = 8) -> dict:
-    """lm-eval's results and per-document samples, keyed by painters' task names."""
+def run(model, tokenizer, plan, tasks: list[str], folder: Path, limit: int, batch_size: int = 32, **options) -> dict:
+    """lm-eval's results and per-document samples (sorted by document), keyed by painters' task names."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
-    out = lm_eval.simple_evaluate(
-        model=harness, tasks=task_configs(tasks, folder, limit), task_manager=TaskManager(),
-        limit=limit, log_samples=True, bootstrap_iters=100_000,
-    )  # fmt: skip
+    configs = task_configs(tasks, folder, limit)
+    out = evaluate_with_lm_eval(model, tokenizer, plan, configs, limit, batch_size, log_samples=True, **options)
     return {
-        "results": {name.removeprefix("local_"): value for name, value in out["results"].items()},
-        "samples": {
-            name.removeprefix("local_"): sorted(value, key=lambda s: s["doc_id"])
-            for name, value in out["samples"].items()
-        },
+        part: {name.removeprefix("local_"): value for name, value in out[part].items()}
+        for part in ("results", "samples")
     }

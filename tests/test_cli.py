@@ -51,6 +51,10 @@ def test_plan_prints_the_plan_text(args, text):
         (["generate", "--prompt", "hi", "--model", "./no/such/folder"], "error: no model at './no/such/folder'"),
         (["layers", "--model", "org/not-here"], "error: cannot load model 'org/not-here'"),
         (["eval", "--tasks", "arc_easy,bogus"], "error: unknown task 'bogus': valid tasks are arc_easy, arc_challenge"),
+        (["eval", "--tasks", ","], "error: no tasks given"),
+        (["eval", "--limit", "0"], "error: --limit 0 is out of range"),
+        (["eval", "--harness", "lm-eval", "--data-dir", "."], "error: --data-dir works with the painters harness only"),
+        (["eval", "--harness", "nope"], "error: unknown harness 'nope'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(painters, args, message):

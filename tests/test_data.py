@@ -25,6 +25,23 @@ def test_rows_are_in_the_hugging_face_schema():
     assert set(load_docs("winogrande")[0]) == {"sentence", "option1", "option2", "answer"}
 
 
+@pytest.mark.parametrize(
+    "task, field, counts",
+    [("boolq", "label", {1: 2033, 0: 1237}), ("winogrande", "answer", {"1": 628, "2": 639}),
+     ("piqa", "label", {0: 910, 1: 928})],
+)  # fmt: skip
+def test_gold_labels_keep_their_balance(task, field, counts):
+    """Split-wide label counts, so a conversion that collapses labels cannot pass."""
+    labels = [int(row[field]) if task == "piqa" else row[field] for row in load_docs(task)]
+    assert {label: labels.count(label) for label in set(labels)} == counts
+
+
+def test_schema_is_checked(tmp_path):
+    (tmp_path / "piqa.jsonl").write_text('{"goal": "g"}\n' * SPLITS["piqa"].size)
+    with pytest.raises(DataError, match=r"document 1 of task 'piqa' from .* lacks sol1, sol2, label: rows need goal"):
+        load_docs("piqa", tmp_path)
+
+
 def test_data_dir_comes_first(tmp_path):
     rows = [{"text": f"word number {i}"} for i in range(SPLITS["lambada_openai"].size)]
     (tmp_path / "lambada_openai.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")

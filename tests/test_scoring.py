@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from tiny import DECODERS, tiny_model
 
-from painters import apply_plan
-from painters.scoring import encode_pair, loglikelihoods
+from painters import PaintersError, apply_plan
+from painters.scoring import encode_pair, loglikelihoods, truncate
 from painters.tasks import Doc
 
 
@@ -62,3 +62,28 @@ def test_progress_counts_every_pair():
     counted = []
     loglikelihoods(tiny_model("llama"), CharTokenizer(), DOCS, batch_size=2, progress=counted.append)
     assert sum(counted) == sum(len(doc.pairs) for doc in DOCS)
+
+
+class SpecialTokenizer(CharTokenizer):
+    bos_token_id, eos_token_id = None, 2
+
+
+def test_empty_context_is_the_prefix_token_and_empty_continuations_are_refused():
+    tokenizer = SpecialTokenizer()
+    assert encode_pair(tokenizer, "", " word") == ([2], tokenizer.encode(" word"))
+    with pytest.raises(PaintersError, match="continuation '' encodes to no tokens"):
+        encode_pair(tokenizer, "context", "")
+
+
+def test_long_inputs_are_cut_from_the_left_to_fit_the_model():
+    assert truncate(list(range(10)), [7, 8, 9], max_length=8) == [4, 5, 6, 7, 8, 9]
+    assert truncate([1, 2], [3], max_length=8) == [1, 2]
+    model = tiny_model("gpt2")  # 128 positions
+    doc = Doc((("x" * 300, " abc"),))
+    (score,) = loglikelihoods(model, CharTokenizer(), [doc])[0]
+    context, continuation = encode_pair(CharTokenizer(), "x" * 300, " abc")
+    inputs = (context + continuation)[-(128 + 1) :][:-1]
+    with torch.no_grad():
+        logprobs = F.log_softmax(model(input_ids=torch.tensor([inputs])).logits[0].float(), -1)[-len(continuation) :]
+    expected = logprobs.gather(-1, torch.tensor(continuation)[:, None]).sum().item()
+    assert abs(score[0] - expected) <= 1e-4
