@@ -27,10 +27,15 @@ PASS_COST = 128  # what one more forward pass costs on a CPU, in tokens of work 
 
 @dataclass
 class _Group:
-    """One context and the continuations scored against it, with where each result goes."""
+    """A shared token prefix and the rows run after it, with where each row's result goes.
+
+    A row is the rest of its pair's context (empty when the whole context is shared, as for the choices
+    of a question; WinoGrande's two contexts share the sentence up to the blank) and its continuation;
+    only the continuation, the row's last `scored` tokens, is scored.
+    """
 
     context: list[int]
-    continuations: list[list[int]] = field(default_factory=list)
+    rows: list[tuple[list[int], int]] = field(default_factory=list)  # (tokens, scored)
     targets: list[tuple[int, int]] = field(default_factory=list)  # (doc index, pair index)
 
 
@@ -71,7 +76,7 @@ def loglikelihoods(
     """
     groups = _groups(tokenizer, docs, context_length(model.config))
     results: list[list[tuple[float, bool]]] = [[(0.0, False)] * len(doc.pairs) for doc in docs]
-    groups.sort(key=lambda g: (-len(g.context), -max(map(len, g.continuations))))
+    groups.sort(key=lambda g: (-len(g.context), -max(len(tokens) for tokens, _ in g.rows)))
     for batch in _batches(groups, batch_size, max_tokens):
         for group, scores in zip(batch, _score_batch(model, batch, max_tokens), strict=True):
             for (doc, pair), score in zip(group.targets, scores, strict=True):
@@ -98,13 +103,25 @@ def _batches(groups: list[_Group], batch_size: int, max_tokens: int) -> list[lis
 def _groups(tokenizer, docs: list[Doc], max_length: int) -> list[_Group]:
     groups: dict[tuple[int, ...], _Group] = {}
     for d, doc in enumerate(docs):
-        for p, (context, continuation) in enumerate(doc.pairs):
+        pairs = []
+        for context, continuation in doc.pairs:
             context_tokens, continuation_tokens = encode_pair(tokenizer, context, continuation)
-            context_tokens = truncate(context_tokens, continuation_tokens, max_length)
-            group = groups.setdefault((d, *context_tokens), _Group(context_tokens))
-            group.continuations.append(continuation_tokens)
+            pairs.append((truncate(context_tokens, continuation_tokens, max_length), continuation_tokens))
+        shared = _common_prefix([context for context, _ in pairs])
+        for p, (context, continuation) in enumerate(pairs):
+            prefix = context[:shared] if shared else context
+            group = groups.setdefault((d, *prefix), _Group(prefix))
+            group.rows.append((context[len(prefix) :] + continuation, len(continuation)))
             group.targets.append((d, p))
     return list(groups.values())
+
+
+def _common_prefix(sequences: list[list[int]]) -> int:
+    """How many leading tokens all the sequences share."""
+    length = 0
+    while all(len(s) > length for s in sequences) and len({s[length] for s in sequences}) == 1:
+        length += 1
+    return length
 
 
 @torch.no_grad()
@@ -118,30 +135,31 @@ def _score_batch(model: PreTrainedModel, batch: list[_Group], max_tokens: int) -
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
     first = F.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each continuation's first token
 
-    rows = [(g, c) for g, group in enumerate(batch) for c in group.continuations]
-    first_tokens = torch.tensor([tokens[0] for _, tokens in rows], device=device)
-    first_rows = first[torch.tensor([g for g, _ in rows], device=device)]
-    loglik = first_rows.gather(-1, first_tokens[:, None]).squeeze(-1)
-    greedy = first_rows.argmax(-1) == first_tokens
+    rows = [(g, tokens, scored) for g, group in enumerate(batch) for tokens, scored in group.rows]
+    first_tokens = torch.tensor([tokens[0] for _, tokens, _ in rows], device=device)
+    first_rows = first[torch.tensor([g for g, _, _ in rows], device=device)]
+    first_scored = torch.tensor([scored == len(tokens) for _, tokens, scored in rows], device=device)
+    loglik = first_rows.gather(-1, first_tokens[:, None]).squeeze(-1) * first_scored
+    greedy = (first_rows.argmax(-1) == first_tokens) | ~first_scored
     for chunk in _similar_lengths(rows, max_tokens):
         chunk_loglik, chunk_greedy = _continuation_scores(model, [rows[r] for r in chunk], out.cache, mask)
         loglik[chunk] += chunk_loglik
         greedy[chunk] &= chunk_greedy
     scores: list[list[tuple[float, bool]]] = [[] for _ in batch]
-    for (g, _), value, is_greedy in zip(rows, loglik.tolist(), greedy.tolist(), strict=True):
+    for (g, _, _), value, is_greedy in zip(rows, loglik.tolist(), greedy.tolist(), strict=True):
         scores[g].append((value, is_greedy))
     return scores
 
 
-def _similar_lengths(rows: list[tuple[int, list[int]]], max_tokens: int) -> list[list[int]]:
-    """Indices of the rows with continuations longer than one token, in chunks of similar length.
+def _similar_lengths(rows: list[tuple[int, list[int], int]], max_tokens: int) -> list[list[int]]:
+    """Indices of the rows longer than one token, in chunks of similar length.
 
     Continuations of one batch vary in length (PIQA's solutions, HellaSwag's endings), and padding them
     all to the longest wastes work; but on a CPU every forward pass also streams all the weights, which
     costs about PASS_COST tokens of work. Rows are sorted by length; a new chunk starts where the padding
     it saves the remaining rows exceeds that cost, or where the chunk would exceed max_tokens.
     """
-    order = sorted((r for r, (_, tokens) in enumerate(rows) if len(tokens) > 1), key=lambda r: -len(rows[r][1]))
+    order = sorted((r for r, (_, tokens, _) in enumerate(rows) if len(tokens) > 1), key=lambda r: -len(rows[r][1]))
     chunks: list[list[int]] = []
     for i, r in enumerate(order):
         longest = len(rows[chunks[-1][0]][1]) - 1 if chunks else 0
@@ -153,23 +171,23 @@ def _similar_lengths(rows: list[tuple[int, list[int]]], max_tokens: int) -> list
 
 
 def _continuation_scores(model, rows, context_cache, context_mask) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each (group, continuation) row: the log-likelihood of its tokens after the first, and whether
-    each of them is the greedy choice."""
+    """For each (group, tokens, scored) row: the log-likelihood of its scored tokens after the first, and
+    whether each of them is the greedy choice."""
     device = model.device
-    length = max(len(tokens) for _, tokens in rows) - 1
-    index = torch.tensor([g for g, _ in rows], device=device)
+    length = max(len(tokens) for _, tokens, _ in rows) - 1
+    index = torch.tensor([g for g, _, _ in rows], device=device)
     cache = copy.deepcopy(context_cache)  # reorder_cache replaces the tensors of the layers it is given
-    cache.reorder_cache(index)  # one copy of its context's cache per continuation
-    ids = torch.tensor([tokens[:-1] + [0] * (length - len(tokens) + 1) for _, tokens in rows], device=device)
+    cache.reorder_cache(index)  # one copy of its prefix's cache per row
+    ids = torch.tensor([tokens[:-1] + [0] * (length - len(tokens) + 1) for _, tokens, _ in rows], device=device)
     context_lengths = context_mask.sum(-1)[index]
     positions = context_lengths[:, None] + torch.arange(length, device=device)
     mask = torch.cat([context_mask[index], torch.ones_like(ids)], dim=-1)  # right padding never reaches real tokens
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
     logprobs = F.log_softmax(out.logits.float(), dim=-1)
-    targets = torch.tensor([tokens[1:] + [0] * (length - len(tokens) + 1) for _, tokens in rows], device=device)
-    real = (
-        torch.arange(length, device=device)[None, :]
-        < torch.tensor([len(t) - 1 for _, t in rows], device=device)[:, None]
-    )
+    targets = torch.tensor([tokens[1:] + [0] * (length - len(tokens) + 1) for _, tokens, _ in rows], device=device)
+    step = torch.arange(length, device=device)[None, :]  # output i predicts token i + 1
+    ends = torch.tensor([len(tokens) - 1 for _, tokens, _ in rows], device=device)[:, None]
+    starts = torch.tensor([len(tokens) - 1 - scored for _, tokens, scored in rows], device=device)[:, None]
+    scored = (step >= starts) & (step < ends)
     chosen = logprobs.gather(-1, targets[..., None]).squeeze(-1)
-    return (chosen * real).sum(-1), ((logprobs.argmax(-1) == targets) | ~real).all(-1)
+    return (chosen * scored).sum(-1), ((logprobs.argmax(-1) == targets) | ~scored).all(-1)
