@@ -51,11 +51,12 @@ def test_smollm_shape(smollm):
     assert model.dtype == torch.float32
 
 
-def test_smollm_full_plan_is_bitwise_identical(smollm):
-    model, tokenizer = smollm
-    inputs = batch(tokenizer, "left")
+@pytest.mark.parametrize("name, padding_side, layers", [("smollm", "left", 30), ("minilm", "right", 6)])
+def test_full_plan_is_bitwise_identical(request, name, padding_side, layers):
+    model, tokenizer = request.getfixturevalue(name)
+    inputs = batch(tokenizer, padding_side)
     plain = output_of(model, **inputs)
-    with apply_plan(model, Plan.full(30)):
+    with apply_plan(model, Plan.full(layers)):
         assert torch.equal(output_of(model, **inputs), plain)
 
 
@@ -98,14 +99,6 @@ def test_smollm_weights_are_shared(smollm):
     pointers = {p.data_ptr() for p in model.parameters()}
     with apply_plan(model, "0-11,[12-17]x3,15x4,18-29"):
         assert {p.data_ptr() for p in model.parameters()} == pointers
-
-
-def test_minilm_full_plan_is_bitwise_identical(minilm):
-    model, tokenizer = minilm
-    inputs = batch(tokenizer, "right")
-    plain = output_of(model, **inputs)
-    with apply_plan(model, Plan.full(6)):
-        assert torch.equal(output_of(model, **inputs), plain)
 
 
 @pytest.mark.parametrize("text", ["0-1,4-5", "0,4-1,5", "0-1,3x2,4-5", "0-2,4,3,5"])
