@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -80,7 +79,7 @@ def evaluate_command(
     harness: str = typer.Option("painters", "--harness", help="painters, or lm-eval for any lm-eval task (hub)."),
 ) -> None:
     """Score the model under a plan on benchmarks, as lm-eval-harness scores them."""
-    from painters.evaluation import evaluate, format_table
+    from painters.evaluation import evaluate, format_table, summary_json
     from painters.harness import evaluate_with_lm_eval
     from painters.models import load_model
     from painters.tasks import get_task
@@ -98,8 +97,7 @@ def evaluate_command(
     result["model"] = model
     typer.echo(format_table(result))
     if json_path is not None:
-        summary = {key: result[key] for key in ("model", "plan", "limit", "results")}
-        json_path.write_text(json.dumps(summary, indent=2) + "\n")
+        json_path.write_text(summary_json(result))
 
 
 def _check_eval_options(harness: str, names: list[str], limit: int | None, data_dir: Path | None) -> None:

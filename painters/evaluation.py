@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -106,3 +108,13 @@ def format_table(evaluation: dict) -> str:
             stderr = stderr if isinstance(stderr, float) else float("nan")
             lines.append(f"{task:<16}{metric:<22}{value:>10.4f}{stderr:>12.4f}{summary.get('docs', ''):>7}")
     return "\n".join(lines)
+
+
+def summary_json(evaluation: dict) -> str:
+    """Model, plan, limit and results as strict JSON: an undefined standard error (one document) is null."""
+    summary = {key: evaluation[key] for key in ("model", "plan", "limit", "results")}
+    summary["results"] = {
+        task: {metric: None if isinstance(v, float) and math.isnan(v) else v for metric, v in values.items()}
+        for task, values in evaluation["results"].items()
+    }
+    return json.dumps(summary, indent=2, allow_nan=False) + "\n"

@@ -34,6 +34,15 @@ def test_evaluate_reports_lm_eval_metrics_with_standard_errors():
     assert set(lambada) == {"perplexity", "perplexity_stderr", "acc", "acc_stderr", "docs"}
 
 
+def test_summary_json_is_strict_json_with_null_for_undefined_stderr():
+    from painters.evaluation import summary_json
+
+    result = evaluate(tiny_model("llama"), CharTokenizer(), None, ["boolq"], limit=1, progress=False)
+    written = json.loads(summary_json(result))
+    assert written["results"]["boolq"]["acc_stderr"] is None and written["results"]["boolq"]["docs"] == 1
+    assert set(written) == {"model", "plan", "limit", "results"}
+
+
 def test_full_plan_equals_no_plan():
     model = tiny_model("qwen2")
     unplanned = evaluate(model, CharTokenizer(), None, ["piqa"], limit=4, progress=False)
