@@ -93,3 +93,16 @@ def test_scores_equal_lm_eval_on_smollm(plan, tmp_path, painters_cache):
             assert ours["results"][name][metric] == pytest.approx(theirs["results"][name][metric], rel=1e-4)
             their_stderr = theirs["results"][name][f"{metric}_stderr"]
             assert ours["results"][name][f"{metric}_stderr"] == pytest.approx(their_stderr, rel=1e-3)
+
+
+@pytest.mark.slow
+def test_gsm8k_generations_and_answers_equal_lm_eval(tmp_path, painters_cache):
+    model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
+    ours = evaluate(model, tokenizer, None, ["gsm8k"], limit=2, batch_size=2, progress=False)["samples"]["gsm8k"]
+    theirs = lm_eval_reference.run(model, tokenizer, "0-29", ["gsm8k"], tmp_path, 2, batch_size=2)["samples"]["gsm8k"]
+    by_filter = {(s["doc_id"], s["filter"]): s for s in theirs}
+    for doc, mine in enumerate(ours):
+        strict, flexible = by_filter[doc, "strict-match"], by_filter[doc, "flexible-extract"]
+        assert mine["generation"] == strict["resps"][0][0]
+        assert (mine["answer"], mine["answer_flexible"]) == (strict["filtered_resps"][0], flexible["filtered_resps"][0])
+        assert (mine["exact_match"], mine["exact_match_flexible"]) == (strict["exact_match"], flexible["exact_match"])
