@@ -36,16 +36,17 @@ def evaluate(
     Returns `{"model", "plan", "limit", "results": {task: {metric, metric_stderr, ...}},
     "samples": {task: [per-document record]}}`; `limit` takes the first K documents of each split.
     """
-    if adapter_for(model.config.model_type).encoder:
+    adapter = adapter_for(model.config.model_type)
+    if adapter.encoder:
         raise PaintersError(f"'{model.config.model_type}' is an encoder: these benchmarks need a decoder model")
     if limit is not None and limit < 1:
         raise PaintersError(f"limit={limit} is out of range: give a positive number of documents")
     chosen = [get_task(name) for name in tasks]
     rows = {task.name: load_docs(task.name, data_dir)[:limit] for task in chosen}
-    plan = Plan.full(len(adapter_for(model.config.model_type).layer_list(model))) if plan is None else plan
+    plan = Plan.full(len(adapter.layer_list(model))) if plan is None else plan
     with apply_plan(model, plan) as handle:
         samples = {task.name: _run(model, tokenizer, task, rows[task.name], batch_size, progress) for task in chosen}
-    results = {name: _summarise(get_task(name), records) for name, records in samples.items()}
+    results = {task.name: _summarise(task, samples[task.name]) for task in chosen}
     return {
         "model": model.config.name_or_path,
         "plan": str(handle.plan),
