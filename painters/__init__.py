@@ -14,9 +14,27 @@ from painters.errors import PaintersError
 from painters.plan import Plan, PlanError
 
 __version__ = "0.1.0"
-__all__ = ["Plan", "PlanError", "PaintersError", "apply_plan", "evaluate", "load_model", "__version__"]
+__all__ = [
+    "Plan",
+    "PlanError",
+    "PaintersError",
+    "apply_plan",
+    "evaluate",
+    "hidden_states",
+    "importance",
+    "load_model",
+    "similarity",
+    "__version__",
+]
 
-_LAZY = {"apply_plan": "painters.execution", "load_model": "painters.models", "evaluate": "painters.evaluation"}
+_LAZY = {
+    "apply_plan": "painters.execution",
+    "load_model": "painters.models",
+    "evaluate": "painters.evaluation",
+    "hidden_states": "painters.states",
+    "similarity": "painters.layer_similarity",
+    "importance": "painters.layer_importance",
+}
 
 
 def __getattr__(name: str):

@@ -25,11 +25,19 @@ class Adapter:
     """How one architecture exposes its layers.
 
     `layers` is the dotted path from the base model to the ModuleList of blocks; `encoder` marks a
-    bidirectional encoder (loaded with AutoModel, no generation).
+    bidirectional encoder (loaded with AutoModel, no generation); `cache_argument` says how the model
+    hands each block its KV cache: by keyword (its name) or by position (its index after the hidden states).
     """
 
     layers: str
     encoder: bool = False
+    cache_argument: str | int = "cache"
+
+    def cache_of(self, args: tuple, kwargs: dict) -> object | None:
+        """The KV cache among a block call's arguments (after the hidden states), or None."""
+        if isinstance(self.cache_argument, int):
+            return args[self.cache_argument] if len(args) > self.cache_argument else None
+        return kwargs.get(self.cache_argument)
 
     def layer_list(self, model: PreTrainedModel) -> nn.ModuleList:
         """The ModuleList the model's forward loops over."""
@@ -57,8 +65,8 @@ ADAPTERS: dict[str, Adapter] = {
     "qwen2": _DECODER,
     "qwen3": _DECODER,
     "gemma3_text": _DECODER,
-    "gpt_neox": _DECODER,
-    "gpt2": Adapter(layers="h"),
+    "gpt_neox": Adapter(layers="layers", cache_argument="layer_past"),
+    "gpt2": Adapter(layers="h", cache_argument=0),
     "bert": _ENCODER,
     "roberta": _ENCODER,
 }

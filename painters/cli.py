@@ -9,6 +9,8 @@ import typer
 
 from painters.embedded import DEFAULT_MODEL
 from painters.errors import PaintersError
+from painters.plan import Plan
+from painters.tasks import get_task
 from painters.variants import VARIANTS, build_variant, parse_band, plan_from_spec
 
 app = typer.Typer(
@@ -100,6 +102,158 @@ def evaluate_command(
         json_path.write_text(summary_json(result))
 
 
+TEXT_TASK = typer.Option(
+    "lambada_openai", "--task", help="Task whose documents (context and gold answer) are the text."
+)
+TEXT_FILE = typer.Option(None, "--text-file", help="Read this file instead: one document per line.")
+TEXT_LIMIT = typer.Option(256, "--limit", help="Documents to read.")
+TEXT_BATCH = typer.Option(16, "--batch-size", min=1, help="Documents per forward pass.")
+MAX_LENGTH = typer.Option(512, "--max-length", min=1, help="Tokens read from each document, at most.")
+DATA_DIR = typer.Option(None, "--data-dir", help="Folder of <task>.jsonl files to use first.")
+
+
+@app.command(name="similarity")
+def similarity_command(
+    out: Path = typer.Option(..., "--out", help="Folder for cosine, cka and importance .csv/.png."),
+    model: str = MODEL,
+    plan: str = typer.Option("full", "--plan", help="Plan text or variant:key=value,... (skip:n=6)."),
+    task: str = TEXT_TASK,
+    text_file: Path | None = TEXT_FILE,
+    limit: int = TEXT_LIMIT,
+    batch_size: int = TEXT_BATCH,
+    max_length: int = MAX_LENGTH,
+    data_dir: Path | None = DATA_DIR,
+) -> None:
+    """Compare the hidden states of every two steps (cosine, CKA) and rate each layer's importance."""
+    from painters.layer_importance import importance_table
+    from painters.layer_similarity import similarity
+    from painters.similarity_files import write_similarity
+
+    texts, loaded, tokenizer = _load_for_states(model, task, text_file, limit, data_dir)
+    chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
+    result = similarity(loaded, tokenizer, texts, chosen, batch_size=batch_size, max_length=max_length, progress=True)
+    typer.echo(f"plan: {result.plan} · {len(texts)} documents, {result.tokens} tokens", err=True)
+    for path in write_similarity(result, importance_table(result), out, model):
+        typer.echo(path)
+
+
+@app.command()
+def suggest(
+    n: int = typer.Option(..., "--n", help="Number of layers to drop."),
+    metric: str = typer.Option("block_influence", "--metric", help="block_influence, or angular (best block)."),
+    model: str = MODEL,
+    task: str = TEXT_TASK,
+    text_file: Path | None = TEXT_FILE,
+    limit: int = TEXT_LIMIT,
+    data_dir: Path | None = DATA_DIR,
+) -> None:
+    """Print the plan that drops the N layers a metric rates least important, ready for --plan.
+
+    The layers are measured as `painters similarity` measures them, with its default batch and length.
+    """
+    from painters.layer_importance import check_suggestion, importance_table
+    from painters.layer_importance import suggest as suggest_plan
+    from painters.layer_similarity import similarity
+
+    check_suggestion(metric, n)
+    texts, loaded, tokenizer = _load_for_states(model, task, text_file, limit, data_dir)
+    full = Plan.full(loaded.config.num_hidden_layers)
+    check_suggestion(metric, n, len(full.units))
+    result = similarity(loaded, tokenizer, texts, full, progress=True)
+    typer.echo(str(suggest_plan(importance_table(result), full, n, metric)))
+
+
+DB = typer.Option(..., "--db", help="The results store (SQLite): created if missing, resumed if present.")
+
+
+@app.command(name="sweep")
+def sweep_command(
+    db: Path = DB,
+    model: str = MODEL,
+    variants: str = typer.Option(
+        "skip,middle_repeat,reverse,shuffle,parallel,looped_parallel", "--variants", help="Comma list of variants."
+    ),
+    n: str = typer.Option("2:28:2", "--n", help="Affected layers: comma list, or start:stop:step (stop included)."),
+    tasks: str = typer.Option("arc_easy,hellaswag", "--tasks", "-t", help="Comma list of tasks."),
+    seeds: int = typer.Option(1, "--seeds", help="Shuffle seeds 0..S-1."),
+    loops: str = typer.Option("3", "--loops", help="Loop counts of looped_parallel: comma list or start:stop:step."),
+    limit: int | None = typer.Option(None, "--limit", help="Score only the first K documents of each task."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Contexts per forward pass, at most."),
+    data_dir: Path | None = DATA_DIR,
+) -> None:
+    """Evaluate every plan of a grid of variants on tasks into a results store; rerun to resume."""
+    from painters.grid import grid, parse_values, parse_variants
+    from painters.models import load_model
+    from painters.store import Store
+    from painters.sweep import sweep
+
+    names, ns, loop_values = parse_variants(variants), parse_values(n, "--n"), parse_values(loops, "--loops")
+    task_names = [get_task(name.strip()).name for name in tasks.split(",") if name.strip()]
+    if limit is not None and limit < 1:
+        raise PaintersError(f"--limit {limit} is out of range: give a positive number of documents")
+    with Store(db) as store:
+        loaded, tokenizer = load_model(model)
+        points = grid(loaded.config.num_hidden_layers, names, ns, seeds, loop_values)
+        computed = sweep(loaded, tokenizer, model, points, task_names, store, limit, batch_size, data_dir)
+    typer.echo(f"{computed} cells computed; results in {db}", err=True)
+
+
+@app.command()
+def results(
+    db: Path = typer.Option(..., "--db", help="The results store."),
+    csv: Path | None = typer.Option(None, "--csv", help="Write the table as CSV to this file instead."),
+) -> None:
+    """The stored results, one row per (plan, task, metric)."""
+    from painters.results import results_frame
+    from painters.store import open_existing
+
+    with open_existing(db) as store:
+        frame = results_frame(store)
+    if csv is not None:
+        frame.to_csv(csv, index=False)
+    else:
+        typer.echo(frame.to_string(index=False, na_rep=""))
+
+
+@app.command(name="report")
+def report_command(
+    db: Path = typer.Option(..., "--db", help="The results store."),
+    out: Path = typer.Option(..., "--out", help="Folder for the PNG figures and index.html."),
+) -> None:
+    """The paper's figures from a results store: PNGs and one self-contained index.html."""
+    from painters.report import report
+    from painters.store import open_existing
+
+    with open_existing(db) as store:
+        typer.echo(report(store, out))
+
+
+@app.command()
+def paper(
+    model: str = MODEL,
+    out: Path | None = typer.Option(None, "--out", help="Folder for results.db and the report (paper-<model>)."),
+    full: bool = typer.Option(False, "--full", help="The paper's whole grid, every document (for a GPU)."),
+    limit: int | None = typer.Option(None, "--limit", help="Documents per task (default: 40, or all with --full)."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Contexts per forward pass, at most."),
+) -> None:
+    """The paper's study as one job: similarity, every variant, looped parallel, single layers, then the report."""
+    from painters.paper import run_paper
+
+    if limit is not None and limit < 1:
+        raise PaintersError(f"--limit {limit} is out of range: give a positive number of documents")
+    folder = out if out is not None else Path(f"paper-{Path(model).name}")
+    typer.echo(run_paper(model, folder, full, limit, batch_size))
+
+
+def _load_for_states(model: str, task: str, text_file: Path | None, limit: int, data_dir: Path | None):
+    """The text (read first, so bad text options fail before the model loads), the model and its tokenizer."""
+    from painters.models import load_model
+    from painters.texts import load_texts
+
+    texts = load_texts(None if text_file else task, text_file, limit, data_dir)
+    return (texts, *load_model(model))
+
+
 def _check_eval_options(harness: str, names: list[str], limit: int | None, data_dir: Path | None) -> None:
     """Reject bad `eval` options before the model loads."""
     if harness not in ("painters", "lm-eval"):
@@ -119,3 +273,7 @@ def main() -> None:
     except PaintersError as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -13,12 +14,12 @@ from painters import gsm8k
 from painters.adapters import adapter_for
 from painters.data import load_docs
 from painters.errors import PaintersError
-from painters.execution import apply_plan
+from painters.execution import apply_plan, resolve_plan
 from painters.generation import greedy_texts
 from painters.metrics import aggregate, choice_scores
 from painters.plan import Plan
-from painters.scoring import loglikelihoods
-from painters.tasks import Task, get_task
+from painters.scoring import plan_loglikelihoods
+from painters.tasks import Doc, Task, get_task
 
 
 def evaluate(
@@ -36,47 +37,69 @@ def evaluate(
     Returns `{"model", "plan", "limit", "results": {task: {metric, metric_stderr, ...}},
     "samples": {task: [per-document record]}}`; `limit` takes the first K documents of each split.
     """
-    adapter = adapter_for(model.config.model_type)
-    if adapter.encoder:
+    if adapter_for(model.config.model_type).encoder:
         raise PaintersError(f"'{model.config.model_type}' is an encoder: these benchmarks need a decoder model")
     if limit is not None and limit < 1:
         raise PaintersError(f"limit={limit} is out of range: give a positive number of documents")
     chosen = [get_task(name) for name in tasks]
     rows = {task.name: load_docs(task.name, data_dir)[:limit] for task in chosen}
-    plan = Plan.full(len(adapter.layer_list(model))) if plan is None else plan
-    with apply_plan(model, plan) as handle:
-        samples = {task.name: _run(model, tokenizer, task, rows[task.name], batch_size, progress) for task in chosen}
-    results = {task.name: _summarise(task, samples[task.name]) for task in chosen}
+    plan = resolve_plan(model, plan)
+    samples = {}
+    for task in chosen:
+        unit, total = work(task, rows[task.name])
+        with tqdm(total=total, desc=task.name, unit=unit, disable=not progress) as bar:
+            samples[task.name] = run_task(model, tokenizer, task, rows[task.name], [plan], batch_size, bar.update)[plan]
     return {
         "model": model.config.name_or_path,
-        "plan": str(handle.plan),
+        "plan": str(plan),
         "limit": limit,
-        "results": results,
+        "results": {task.name: summarise(task, samples[task.name]) for task in chosen},
         "samples": samples,
     }
 
 
-def _run(model, tokenizer, task: Task, rows: list[dict], batch_size: int, progress: bool) -> list[dict]:
+def work(task: Task, rows: list[dict]) -> tuple[str, int]:
+    """The unit `run_task` reports progress in, and how many of them one plan takes."""
     if task.kind == "generate":
-        return _run_gsm8k(model, tokenizer, rows, batch_size, progress)
+        return "doc", len(rows)
+    return "pair", sum(len(task.build(row).pairs) for row in rows)
+
+
+def run_task(
+    model: PreTrainedModel,
+    tokenizer,
+    task: Task,
+    rows: list[dict],
+    plans: list[Plan],
+    batch_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> dict[Plan, list[dict]]:
+    """Per-document records of `task` under each plan; log-likelihood tasks run the plans' shared steps once."""
+    if task.kind == "generate":
+        records = {}
+        for plan in plans:
+            with apply_plan(model, plan):
+                records[plan] = _run_gsm8k(model, tokenizer, rows, batch_size, progress)
+        return records
     docs = [task.build(row) for row in rows]
-    with tqdm(total=sum(len(d.pairs) for d in docs), desc=task.name, unit="pair", disable=not progress) as bar:
-        scores = loglikelihoods(model, tokenizer, docs, batch_size, progress=bar.update)
-    records = []
-    for doc, pairs in zip(docs, scores, strict=True):
-        lls = [ll for ll, _ in pairs]
-        if task.kind == "multiple_choice":
-            metrics = choice_scores(lls, doc.gold, doc.choice_lengths)
-            records.append({"lls": lls, "gold": doc.gold, **metrics})
-        else:
-            records.append({"lls": lls, "perplexity": lls[0], "acc": float(pairs[0][1])})
-    return records
+    scores = plan_loglikelihoods(model, tokenizer, docs, plans, batch_size, progress=progress)
+    return {plan: [_record(task, doc, pairs) for doc, pairs in zip(docs, scores[plan], strict=True)] for plan in scores}
 
 
-def _run_gsm8k(model, tokenizer, rows: list[dict], batch_size: int, progress: bool) -> list[dict]:
+def _record(task: Task, doc: Doc, pairs: list[tuple[float, bool]]) -> dict:
+    """One document's scores; `gold_ll` is the log-likelihood of the right answer, a smooth signal of damage."""
+    lls = [ll for ll, _ in pairs]
+    if task.kind == "multiple_choice":
+        metrics = choice_scores(lls, doc.gold, doc.choice_lengths)
+        return {"lls": lls, "gold": doc.gold, "gold_ll": lls[doc.gold], "chance": 1 / len(lls), **metrics}
+    return {"lls": lls, "perplexity": lls[0], "acc": float(pairs[0][1]), "gold_ll": lls[0], "chance": 0.0}
+
+
+def _run_gsm8k(
+    model, tokenizer, rows: list[dict], batch_size: int, progress: Callable[[int], None] | None
+) -> list[dict]:
     prompts = [gsm8k.prompt(row["question"]) for row in rows]
-    with tqdm(total=len(rows), desc="gsm8k", unit="doc", disable=not progress) as bar:
-        texts = greedy_texts(model, tokenizer, prompts, gsm8k.MAX_NEW_TOKENS, gsm8k.STOP, batch_size, bar.update)
+    texts = greedy_texts(model, tokenizer, prompts, gsm8k.MAX_NEW_TOKENS, gsm8k.STOP, batch_size, progress)
     records = []
     for row, text in zip(rows, texts, strict=True):
         gold = gsm8k.reference(row["answer"])
@@ -88,14 +111,19 @@ def _run_gsm8k(model, tokenizer, rows: list[dict], batch_size: int, progress: bo
     return records
 
 
-def _summarise(task: Task, records: list[dict]) -> dict[str, float]:
+def summarise(task: Task, records: list[dict]) -> dict[str, float]:
+    """Each metric and its standard error, the chance level of `acc` and the number of documents."""
     summary: dict[str, float] = {}
-    metrics = (*task.metrics, "exact_match_flexible") if task.kind == "generate" else task.metrics
+    metrics = (*task.metrics, "exact_match_flexible") if task.kind == "generate" else (*task.metrics, "gold_ll")
     for metric in metrics:
         value, stderr = aggregate(metric, [record[metric] for record in records])
         summary[metric], summary[f"{metric}_stderr"] = value, stderr
+    summary["chance"] = sum(record.get("chance", 0.0) for record in records) / len(records)
     summary["docs"] = len(records)
     return summary
+
+
+NOT_METRICS = ("chance", "docs")  # summary entries that are not scores
 
 
 def format_table(evaluation: dict) -> str:
@@ -103,7 +131,7 @@ def format_table(evaluation: dict) -> str:
     lines = [f"plan: {evaluation['plan']}", f"{'task':<16}{'metric':<22}{'value':>10}{'± stderr':>12}{'docs':>7}"]
     for task, summary in evaluation["results"].items():
         for metric, value in summary.items():
-            if metric.endswith("_stderr") or not isinstance(value, float):
+            if metric.endswith("_stderr") or metric in NOT_METRICS:
                 continue
             stderr = summary.get(f"{metric}_stderr", float("nan"))
             stderr = stderr if isinstance(stderr, float) else float("nan")

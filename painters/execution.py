@@ -20,7 +20,8 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from painters.adapters import Adapter, adapter_for, cache_index_holders
-from painters.plan import Plan, PlanError, members
+from painters.plan import Plan, PlanError, Unit, members
+from painters.prefix_memo import PrefixMemo
 
 
 class _Block:
@@ -33,17 +34,40 @@ class _Block:
 
 
 class LayerSlot(nn.Module):
-    """One executed layer call: an original layer, run in KV-cache slot `slot`."""
+    """One executed layer call: an original layer, run in KV-cache slot `slot`.
 
-    def __init__(self, layer: nn.Module, slot: int, holders: list[nn.Module], block: _Block | None, member: int):
+    `prefix` is the plan's units up to and including this call's step, and `ends_step` says whether
+    this call produces the step's output (a layer, or a parallel block's last member); a `memo` (see
+    `painters.prefix_memo`) uses them to replay steps that plans share.
+    """
+
+    def __init__(
+        self,
+        layer: nn.Module,
+        slot: int,
+        holders: list[nn.Module],
+        block: _Block | None,
+        member: int,
+        prefix: tuple[Unit, ...],
+        memo: PrefixMemo | None = None,
+    ):
         super().__init__()
         self.layer = layer
         self.slot = slot
+        self.prefix = prefix
+        self.ends_step = block is None or member == block.size - 1
         self._holders = holders
         self._block = block
         self._member = member
+        self._memo = memo
 
     def forward(self, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if self._memo is not None:
+            return self._memo.call(self, hidden_states, args, kwargs)
+        return self.compute(hidden_states, args, kwargs)
+
+    def compute(self, hidden_states: torch.Tensor, args: tuple, kwargs: dict) -> torch.Tensor:
+        """Run the layer (or parallel member) itself."""
         if self._block is None:
             return self._call_layer(hidden_states, args, kwargs)
         return self._call_member(hidden_states, args, kwargs)
@@ -85,14 +109,14 @@ class PlannedLayers(nn.ModuleList):
 class PlanHandle:
     """A model running under a plan. `restore()` (or leaving the `with` block) puts it back as it was."""
 
-    def __init__(self, model: PreTrainedModel, adapter: Adapter, plan: Plan):
+    def __init__(self, model: PreTrainedModel, adapter: Adapter, plan: Plan, memo: PrefixMemo | None = None):
         """Swap in one slot per executed layer call and size the config (and so the KV cache) to match."""
         config = model.base_model.config
         self.model, self.plan = model, plan
         self._adapter, self._layers = adapter, adapter.layer_list(model)
         self._num_hidden_layers = config.num_hidden_layers
         self._layer_types = getattr(config, "layer_types", None)
-        adapter.set_layer_list(model, PlannedLayers(_slots(self._layers, plan), plan))
+        adapter.set_layer_list(model, PlannedLayers(_slots(self._layers, plan, memo), plan))
         config.num_hidden_layers = len(plan.layers())
         if self._layer_types is not None:
             config.layer_types = [self._layer_types[i] for i in plan.layers()]
@@ -116,9 +140,11 @@ class PlanHandle:
         self.restore()
 
 
-def apply_plan(model: PreTrainedModel, plan: Plan | str) -> PlanHandle:
-    """Make `model` run under `plan` for forward and generate, in place; returns the handle that undoes it.
+def apply_plan(model: PreTrainedModel, plan: Plan | str | None, memo: PrefixMemo | None = None) -> PlanHandle:
+    """Make `model` run under `plan` (None: the full plan) for forward and generate, in place.
 
+    Returns the handle that undoes it. A `memo` lets plans run one after another share their common
+    prefix (`painters.prefix_memo`).
     While the plan is active the model's layer list holds the slots, so its `state_dict()` has slot keys
     and `config.num_hidden_layers` counts layer calls: restore before saving the model.
     """
@@ -128,15 +154,23 @@ def apply_plan(model: PreTrainedModel, plan: Plan | str) -> PlanHandle:
         raise PlanError(
             f"the model already runs under plan '{layers.plan}': restore its handle before applying another"
         )
-    plan = Plan.parse(plan, len(layers)) if isinstance(plan, str) else plan.check(len(layers))
-    return PlanHandle(model, adapter, plan)
+    return PlanHandle(model, adapter, resolve_plan(model, plan), memo)
 
 
-def _slots(layers: nn.ModuleList, plan: Plan) -> list[LayerSlot]:
+def resolve_plan(model: PreTrainedModel, plan: Plan | str | None) -> Plan:
+    """`plan` checked against the model's layers: parsed if text, the full plan (the unmodified model) if None."""
+    num_layers = len(adapter_for(model.config.model_type).layer_list(model))
+    if plan is None:
+        return Plan.full(num_layers)
+    return Plan.parse(plan, num_layers) if isinstance(plan, str) else plan.check(num_layers)
+
+
+def _slots(layers: nn.ModuleList, plan: Plan, memo: PrefixMemo | None) -> list[LayerSlot]:
     holders = [cache_index_holders(layer) for layer in layers]
     slots: list[LayerSlot] = []
-    for unit in plan.units:
+    for step, unit in enumerate(plan.units):
         block = _Block(len(unit)) if isinstance(unit, tuple) else None
+        prefix = plan.units[: step + 1]
         for member, index in enumerate(members(unit)):
-            slots.append(LayerSlot(layers[index], len(slots), holders[index], block, member))
+            slots.append(LayerSlot(layers[index], len(slots), holders[index], block, member, prefix, memo))
     return slots

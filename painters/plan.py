@@ -122,11 +122,11 @@ def _parse_step(token: str, text: str, num_layers: int | None) -> tuple[list[Uni
     times = int(match["times"] or 1)
     if times < 1:
         raise PlanError(f"bad repeat in step '{token}': K in 'xK' must be at least 1")
-    unit_text = match["unit"]
-    if unit_text.startswith("["):
-        block = [m for part in unit_text[1:-1].split(",") for m in _parse_range(part, token, num_layers)]
+    unit_token = match["unit"]
+    if unit_token.startswith("["):
+        block = [m for part in unit_token[1:-1].split(",") for m in _parse_range(part, token, num_layers)]
         return [tuple(block)], times
-    return list(_parse_range(unit_text, token, num_layers)), times
+    return list(_parse_range(unit_token, token, num_layers)), times
 
 
 def _parse_range(part: str, token: str, num_layers: int | None) -> range:
@@ -175,11 +175,11 @@ def _format_units(units: tuple[Unit, ...]) -> list[str]:
     while i < len(units):
         times = _repeat_length(units, i)
         if times > 1:
-            parts.append(f"{_format_unit(units[i])}x{times}")
+            parts.append(f"{unit_text(units[i])}x{times}")
             i += times
             continue
         if isinstance(units[i], tuple):
-            parts.append(_format_unit(units[i]))
+            parts.append(unit_text(units[i]))
             i += 1
             continue
         end = _run_end(units, i, lambda j: isinstance(units[j], int) and _repeat_length(units, j) == 1)
@@ -209,7 +209,8 @@ def _format_run(run: tuple[int, ...]) -> str:
     return str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}"
 
 
-def _format_unit(unit: Unit) -> str:
+def unit_text(unit: Unit) -> str:
+    """The text of one unit: '5', or a parallel block such as '[10-15]'."""
     if isinstance(unit, int):
         return str(unit)
     parts, i = [], 0

@@ -17,8 +17,11 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from painters.adapters import context_length
+from painters.adapters import adapter_for, context_length
 from painters.errors import PaintersError
+from painters.execution import apply_plan
+from painters.plan import Plan
+from painters.prefix_memo import PrefixMemo, shared_steps, sharing_order
 from painters.tasks import Doc
 
 MAX_TOKENS = 1024  # tokens per forward pass, padding included: past ~256 a CPU runs at full speed
@@ -74,16 +77,47 @@ def loglikelihoods(
 
     A forward pass takes up to `batch_size` contexts and about `max_tokens` tokens, padding included.
     """
-    groups = _groups(tokenizer, docs, context_length(model.config))
-    results: list[list[tuple[float, bool]]] = [[(0.0, False)] * len(doc.pairs) for doc in docs]
-    groups.sort(key=lambda g: (-len(g.context), -max(len(tokens) for tokens, _ in g.rows)))
-    for batch in _batches(groups, batch_size, max_tokens):
-        for group, scores in zip(batch, _score_batch(model, batch, max_tokens), strict=True):
-            for (doc, pair), score in zip(group.targets, scores, strict=True):
-                results[doc][pair] = score
+    results = _empty(docs)
+    for batch in _batches(_groups(tokenizer, docs, context_length(model.config)), batch_size, max_tokens):
+        _fill(results, batch, _score_batch(model, batch, max_tokens))
         if progress is not None:
             progress(sum(len(g.targets) for g in batch))
     return results
+
+
+def plan_loglikelihoods(
+    model: PreTrainedModel,
+    tokenizer,
+    docs: list[Doc],
+    plans: list[Plan],
+    batch_size: int = 32,
+    max_tokens: int = MAX_TOKENS,
+    progress: Callable[[int], None] | None = None,
+) -> dict[Plan, list[list[tuple[float, bool]]]]:
+    """`loglikelihoods` under each of `plans`, equal to running them one by one, but every batch runs the
+    layer steps that plans share once (`painters.prefix_memo`). `progress(n)` counts pairs x plans."""
+    order = sharing_order(plans)
+    results = {plan: _empty(docs) for plan in order}
+    memo = PrefixMemo(adapter_for(model.config.model_type))
+    for batch in _batches(_groups(tokenizer, docs, context_length(model.config)), batch_size, max_tokens):
+        for plan, following in zip(order, [*order[1:], None], strict=True):
+            memo.start_plan(plan, shared_steps(plan, following))
+            with apply_plan(model, plan, memo):
+                _fill(results[plan], batch, _score_batch(model, batch, max_tokens))
+            if progress is not None:
+                progress(sum(len(g.targets) for g in batch))
+        memo.clear()
+    return results
+
+
+def _empty(docs: list[Doc]) -> list[list[tuple[float, bool]]]:
+    return [[(0.0, False)] * len(doc.pairs) for doc in docs]
+
+
+def _fill(results: list[list[tuple[float, bool]]], batch: list[_Group], scores: list[list[tuple[float, bool]]]) -> None:
+    for group, group_scores in zip(batch, scores, strict=True):
+        for (doc, pair), score in zip(group.targets, group_scores, strict=True):
+            results[doc][pair] = score
 
 
 def _batches(groups: list[_Group], batch_size: int, max_tokens: int) -> list[list[_Group]]:
@@ -101,6 +135,7 @@ def _batches(groups: list[_Group], batch_size: int, max_tokens: int) -> list[lis
 
 
 def _groups(tokenizer, docs: list[Doc], max_length: int) -> list[_Group]:
+    """Each doc's pairs grouped by shared context prefix, longest context first (for `_batches`)."""
     groups: dict[tuple[int, ...], _Group] = {}
     for d, doc in enumerate(docs):
         pairs = []
@@ -113,7 +148,7 @@ def _groups(tokenizer, docs: list[Doc], max_length: int) -> list[_Group]:
             group = groups.setdefault((d, *prefix), _Group(prefix))
             group.rows.append((context[len(prefix) :] + continuation, len(continuation)))
             group.targets.append((d, p))
-    return list(groups.values())
+    return sorted(groups.values(), key=lambda g: (-len(g.context), -max(len(tokens) for tokens, _ in g.rows)))
 
 
 def _common_prefix(sequences: list[list[int]]) -> int:

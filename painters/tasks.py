@@ -27,12 +27,22 @@ class Doc:
 
 @dataclass(frozen=True)
 class Task:
-    """A benchmark: how to build a Doc from a row, and which lm-eval metrics it reports."""
+    """A benchmark: how to build a Doc from a row, and which lm-eval metrics it reports.
+
+    `skill` groups tasks as the paper does when it asks where layer order matters: "reasoning" (math,
+    science and physical reasoning) or "semantic" (language understanding and completion).
+    """
 
     name: str
     kind: str  # "multiple_choice", "loglikelihood" or "generate"
     metrics: tuple[str, ...]
+    skill: str
     build: Callable[[dict], Doc] | None = None
+
+    @property
+    def primary(self) -> str:
+        """The metric figures plot: accuracy, or exact match for generation."""
+        return "exact_match" if self.kind == "generate" else "acc"
 
 
 def _choices(context: str, choices: list[str], gold: int) -> Doc:
@@ -81,14 +91,14 @@ def _lambada(row: dict) -> Doc:
 
 
 TASKS: dict[str, Task] = {
-    "arc_easy": Task("arc_easy", "multiple_choice", ("acc", "acc_norm"), _arc),
-    "arc_challenge": Task("arc_challenge", "multiple_choice", ("acc", "acc_norm"), _arc),
-    "hellaswag": Task("hellaswag", "multiple_choice", ("acc", "acc_norm"), _hellaswag),
-    "winogrande": Task("winogrande", "multiple_choice", ("acc",), _winogrande),
-    "piqa": Task("piqa", "multiple_choice", ("acc", "acc_norm"), _piqa),
-    "boolq": Task("boolq", "multiple_choice", ("acc",), _boolq),
-    "lambada_openai": Task("lambada_openai", "loglikelihood", ("perplexity", "acc"), _lambada),
-    "gsm8k": Task("gsm8k", "generate", ("exact_match",)),
+    "arc_easy": Task("arc_easy", "multiple_choice", ("acc", "acc_norm"), "reasoning", _arc),
+    "arc_challenge": Task("arc_challenge", "multiple_choice", ("acc", "acc_norm"), "reasoning", _arc),
+    "hellaswag": Task("hellaswag", "multiple_choice", ("acc", "acc_norm"), "semantic", _hellaswag),
+    "winogrande": Task("winogrande", "multiple_choice", ("acc",), "semantic", _winogrande),
+    "piqa": Task("piqa", "multiple_choice", ("acc", "acc_norm"), "reasoning", _piqa),
+    "boolq": Task("boolq", "multiple_choice", ("acc",), "semantic", _boolq),
+    "lambada_openai": Task("lambada_openai", "loglikelihood", ("perplexity", "acc"), "semantic", _lambada),
+    "gsm8k": Task("gsm8k", "generate", ("exact_match",), "reasoning"),
 }
 
 
@@ -98,3 +108,12 @@ def get_task(name: str) -> Task:
         return TASKS[name]
     except KeyError:
         raise PaintersError(f"unknown task '{name}': valid tasks are {', '.join(TASKS)}") from None
+
+
+def document_text(task: Task, row: dict) -> str:
+    """A document as plain text, to run the model on for its hidden states: the context and its gold answer."""
+    if task.build is None:  # gsm8k: the question and its worked answer
+        return f"Question: {row['question']}\nAnswer: {row['answer']}"
+    doc = task.build(row)
+    context, continuation = doc.pairs[doc.gold]
+    return context + continuation

@@ -4,10 +4,14 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from painters import Plan
 from painters.cli import app
+from painters.similarity_files import FILES
 
 runner = CliRunner()
 
@@ -55,6 +59,11 @@ def test_plan_prints_the_plan_text(args, text):
         (["eval", "--limit", "0"], "error: --limit 0 is out of range"),
         (["eval", "--harness", "lm-eval", "--data-dir", "."], "error: --data-dir works with the painters harness only"),
         (["eval", "--harness", "nope"], "error: unknown harness 'nope'"),
+        (["similarity", "--out", "o", "--text-file", "/no/such.txt"], "error: cannot read text file '/no/such.txt'"),
+        (["similarity", "--out", "o", "--limit", "0"], "error: --limit 0 is out of range"),
+        (["similarity", "--out", "o", "--task", "nope"], "error: unknown task 'nope'"),
+        (["suggest", "--n", "2", "--metric", "bi"], "error: unknown metric 'bi': valid metrics are block_influence"),
+        (["suggest", "--n", "0"], "error: --n 0 is out of range: drop at least 1 layer"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(painters, args, message):
@@ -88,3 +97,130 @@ def test_generate_under_a_plan_and_its_errors(painters):
     encoder = painters("generate", "--prompt", "x", "--model", "minilm-l6")
     assert encoder.returncode == 2
     assert "is an encoder" in encoder.stderr
+
+
+def test_similarity_rejects_a_text_file_without_text(painters, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    result = painters("similarity", "--out", str(tmp_path / "out"), "--text-file", str(empty))
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip().splitlines()[-1] == f"error: text file '{empty}' has no text: give one document per line"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_similarity_writes_the_matrices_and_suggest_prints_a_plan(painters, tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("The cat sat on the mat and looked out of the window.\n\nParis is the capital of France.\n")
+    out = tmp_path / "out"
+    result = painters("similarity", "--out", str(out), "--text-file", str(text), "--plan", "0-9,[10-13],14-29")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    cosine = pd.read_csv(out / "cosine.csv", index_col=0)
+    labels = ["embeddings", *map(str, range(10)), "[10-13]", *map(str, range(14, 30))]
+    assert list(cosine.index) == list(cosine.columns) == labels
+    np.testing.assert_allclose(np.diag(cosine), 1.0, atol=1e-6)
+    np.testing.assert_allclose(cosine.to_numpy(), cosine.to_numpy().T, atol=1e-12)
+    importance = pd.read_csv(out / "importance.csv")
+    assert list(importance.columns) == ["metric", "n", "start", "layers", "value", "best"]
+    suggested = painters("suggest", "--n", "4", "--metric", "angular", "--text-file", str(text))
+    assert suggested.returncode == 0, suggested.stderr
+    plan = Plan.parse(suggested.stdout.strip(), 30)
+    assert len(plan.layers()) == 26 and plan.layers() == tuple(sorted(plan.layers()))
+    too_many = painters("suggest", "--n", "30", "--text-file", str(text))
+    assert too_many.stderr.strip().splitlines()[-1] == (
+        "error: --n 30 is out of range: drop between 1 and 29 of the plan's steps"
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    """A tiny random Llama with a small byte-level BPE tokenizer, saved as a model folder."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer, bpe.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>"])
+    bpe.train_from_iterator(["The quick brown fox jumps over the lazy dog. Question: Answer:"] * 10, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>")
+    tokenizer.save_pretrained(folder)
+    config = LlamaConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=6,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)  # fmt: skip
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+SWEEP = ["--variants", "skip,reverse,parallel,middle_repeat", "--n", "1:4", "--tasks", "arc_easy,winogrande"]
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_resumes_to_the_uninterrupted_numbers(painters, tiny_folder, tmp_path):
+    whole = painters("sweep", "--db", str(tmp_path / "whole.db"), "--model", str(tiny_folder), *SWEEP, "--limit", "6")
+    assert whole.returncode == 0, whole.stderr
+    # a line per cell: 15 distinct plans (at n=1 reverse, middle_repeat and parallel are the full model), 2 tasks
+    assert len(whole.stdout.strip().splitlines()) == 2 * 15
+    db = tmp_path / "killed.db"
+    command = [sys.executable, "-m", "painters.cli", "sweep", "--db", str(db), "--model", str(tiny_folder), *SWEEP]
+    process = subprocess.Popen([*command, "--limit", "6"], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().startswith("arc_easy")  # the first task's cells are stored
+    process.kill()  # SIGKILL while the second task runs
+    process.wait()
+    resumed = painters("sweep", "--db", str(db), "--model", str(tiny_folder), *SWEEP, "--limit", "6")
+    assert resumed.returncode == 0, resumed.stderr
+    stored = int(resumed.stdout.split(" of 30 cells already stored")[0])
+    assert 1 <= stored < 30  # the kill came after the first cell was written and before the last
+    assert len(resumed.stdout.strip().splitlines()) == 1 + 30 - stored
+    exported = []
+    for name in ("whole.db", "killed.db"):
+        result = painters("results", "--db", str(tmp_path / name), "--csv", str(tmp_path / f"{name}.csv"))
+        assert result.returncode == 0, result.stderr
+        exported.append(pd.read_csv(tmp_path / f"{name}.csv"))
+    assert len(exported[1]) == len(exported[1].drop_duplicates())
+    key = ["plan", "variant", "n", "task", "metric"]
+    pd.testing.assert_frame_equal(
+        exported[1].sort_values(key).reset_index(drop=True), exported[0].sort_values(key).reset_index(drop=True)
+    )
+    report = painters("report", "--db", str(db), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "<table" in page
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["sweep", "--db", "x.db", "--n", "2:x"], "error: bad --n '2:x': give a comma list such as 2,4,8"),
+        (["sweep", "--db", "x.db", "--variants", "skip,nope"], "error: unknown variant 'nope'"),
+        (["sweep", "--db", "x.db", "--tasks", "arc_easy,nope"], "error: unknown task 'nope'"),
+        (["sweep", "--db", "x.db", "--loops", ""], "error: --loops '' gives no values"),
+        (["results", "--db", "/no/such.db"], "error: no results store at '/no/such.db'"),
+        (["report", "--db", "/no/such.db", "--out", "r"], "error: no results store at '/no/such.db'"),
+        (["paper", "--limit", "0"], "error: --limit 0 is out of range"),
+    ],
+)
+def test_bad_sweep_input_is_one_line_exit_2(painters, args, message, tmp_path):
+    result = painters(*[str(tmp_path / arg) if arg == "x.db" else arg for arg in args])
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_a_file_that_is_not_a_store_is_refused_and_kept(painters, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n" * 100)
+    result = painters("results", "--db", str(notes))
+    assert result.returncode == 2
+    assert "is not a painters results store" in result.stderr.strip().splitlines()[-1]
+    assert notes.read_text() == "my notes\n" * 100
+    empty = tmp_path / "empty.db"
+    from painters.store import Store
+
+    Store(empty).close()
+    report = painters("report", "--db", str(empty), "--out", str(tmp_path / "r"))
+    assert report.stderr.strip().splitlines()[-1].startswith(f"error: the store '{empty}' has no results yet")

@@ -1,5 +1,6 @@
 """Planned execution on the real embedded models: SmolLM2-135M (30 layers) and all-MiniLM-L6-v2 (6 layers)."""
 
+import numpy as np
 import pytest
 import torch
 from reference import output_of, parallel_error, sequential_error
@@ -7,6 +8,8 @@ from transformers import AutoModelForCausalLM
 
 from painters import Plan, apply_plan, load_model, models
 from painters.embedded import embedded_path
+from painters.layer_similarity import similarity
+from painters.texts import load_texts
 
 pytestmark = pytest.mark.slow
 TEXTS = ["The capital of France is Paris, and the capital of Italy is", "Two plus two is"]
@@ -112,3 +115,15 @@ def test_minilm_sequential_plans_equal_rebuilt_model(minilm, text):
 def test_minilm_parallel_block_is_the_mean_of_its_members(minilm):
     model, tokenizer = minilm
     assert parallel_error(model, batch(tokenizer, "right"), "0,[1-4]x2,5", (1, 2, 3, 4), 1) <= 1e-5
+
+
+@pytest.mark.slow
+def test_smollm_cosine_matrix_has_the_papers_middle_band(smollm):
+    """First layer and last layers apart, a middle band of near-identical directions (the paper's Figure 2)."""
+    model, tokenizer = smollm
+    cosine = similarity(model, tokenizer, load_texts("lambada_openai", limit=16)).cosine.to_numpy()
+    after = {layer: layer + 1 for layer in range(30)}  # state index after each layer; 0 is the embeddings
+    assert np.abs(cosine[0, 1:]).max() < 0.1
+    assert cosine[after[0], after[1]] < 0.9
+    assert min(cosine[after[k], after[k + 1]] for k in range(2, 23)) > 0.9
+    assert max(cosine[after[29], after[k]] for k in range(2, 21)) < 0.25

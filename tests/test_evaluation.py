@@ -4,8 +4,7 @@ import json
 import math
 
 import pytest
-from test_scoring import CharTokenizer
-from tiny import tiny_model
+from tiny import CharTokenizer, tiny_model
 
 from painters import PaintersError, evaluate, load_model
 from painters.adapters import adapter_for
@@ -23,7 +22,19 @@ def test_evaluate_reports_lm_eval_metrics_with_standard_errors():
     assert adapter_for("llama").layer_list(model) is layers  # restored
     assert result["plan"] == "0-1,[2-3]x2,4-5" and result["limit"] == 5
     arc = result["results"]["arc_easy"]
-    assert set(arc) == {"acc", "acc_stderr", "acc_norm", "acc_norm_stderr", "docs"} and arc["docs"] == 5
+    assert set(arc) == {
+        "acc",
+        "acc_stderr",
+        "acc_norm",
+        "acc_norm_stderr",
+        "gold_ll",
+        "gold_ll_stderr",
+        "chance",
+        "docs",
+    }
+    assert arc["docs"] == 5 and arc["chance"] == sum(1 / len(r["lls"]) for r in result["samples"]["arc_easy"]) / 5
+    golds = [record["lls"][record["gold"]] for record in result["samples"]["arc_easy"]]
+    assert arc["gold_ll"] == sum(golds) / 5 and arc["gold_ll_stderr"] == mean_stderr(golds)
     accs = [record["acc"] for record in result["samples"]["arc_easy"]]
     assert arc["acc"] == sum(accs) / 5 and (arc["acc_stderr"] == mean_stderr(accs) or math.isnan(arc["acc_stderr"]))
     for record in result["samples"]["arc_easy"]:
@@ -31,7 +42,9 @@ def test_evaluate_reports_lm_eval_metrics_with_standard_errors():
     lambada = result["results"]["lambada_openai"]
     lls = [record["lls"][0] for record in result["samples"]["lambada_openai"]]
     assert lambada["perplexity"] == pytest.approx(math.exp(-sum(lls) / 5))
-    assert set(lambada) == {"perplexity", "perplexity_stderr", "acc", "acc_stderr", "docs"}
+    assert set(lambada) == {"perplexity", "perplexity_stderr", "acc", "acc_stderr", "gold_ll", "gold_ll_stderr",
+                            "chance", "docs"}  # fmt: skip
+    assert lambada["gold_ll"] == sum(lls) / 5 and lambada["chance"] == 0
 
 
 def test_summary_json_is_strict_json_with_null_for_undefined_stderr():
@@ -69,7 +82,8 @@ def test_gsm8k_generates_under_the_plan_and_scores_exact_match(painters_cache):
     result = evaluate(model, tokenizer, "0-29", ["gsm8k"], limit=2, batch_size=2, progress=False)
     summary = result["results"]["gsm8k"]
     assert set(summary) == {"exact_match", "exact_match_stderr", "exact_match_flexible", "exact_match_flexible_stderr",
-                            "docs"}  # fmt: skip
+                            "chance", "docs"}  # fmt: skip
+    assert summary["chance"] == 0
     for record in result["samples"]["gsm8k"]:
         assert "Q:" not in record["generation"] and record["generation"].strip()
         assert record["exact_match"] == float(record["answer"].replace(",", "") == record["gold"].replace(",", ""))

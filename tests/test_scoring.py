@@ -3,18 +3,11 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny import DECODERS, tiny_model
+from tiny import DECODERS, CharTokenizer, tiny_model
 
 from painters import PaintersError, apply_plan
 from painters.scoring import encode_pair, loglikelihoods, truncate
 from painters.tasks import Doc
-
-
-class CharTokenizer:
-    """A character-level tokenizer for the tiny models' 96-token vocabulary."""
-
-    def encode(self, text):
-        return [3 + ord(char) % 90 for char in text]
 
 
 def naive(model, tokenizer, doc):

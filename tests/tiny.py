@@ -49,3 +49,12 @@ def tiny_model(model_type: str, seed: int = 0) -> PreTrainedModel:
     config = CONFIGS[model_type]()
     auto = AutoModel if model_type in ENCODERS else AutoModelForCausalLM
     return auto.from_config(config, attn_implementation="eager", dtype=torch.float32).eval()
+
+
+class CharTokenizer:
+    """A character-level tokenizer for the tiny models' 96-token vocabulary."""
+
+    bos_token_id = eos_token_id = 1
+
+    def encode(self, text):
+        return [3 + ord(char) % 90 for char in text]

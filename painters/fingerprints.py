@@ -1,0 +1,35 @@
+"""Short stable digests of what a stored result depends on: the model's weights and the documents scored."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import torch
+from transformers import PreTrainedModel
+
+from painters.adapters import adapter_for
+from painters.errors import PaintersError
+from painters.execution import PlannedLayers
+
+_LOCAL = ("_name_or_path", "transformers_version")  # config entries that say where, not what
+_SAMPLES = 4096  # values read from each tensor: enough to tell checkpoints apart, cheap for 7B models
+
+
+def model_fingerprint(model: PreTrainedModel) -> str:
+    """A digest of the model's architecture config and, per tensor, its name, shape, dtype and sampled values."""
+    if isinstance(adapter_for(model.config.model_type).layer_list(model), PlannedLayers):
+        raise PaintersError("fingerprint the model while no plan is applied: its state dict has slot keys")
+    config = {k: v for k, v in model.config.to_dict().items() if k not in _LOCAL}
+    sha = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        flat = tensor.detach().reshape(-1)
+        sample = flat[:: max(1, flat.numel() // _SAMPLES)].to("cpu", torch.float64)
+        sha.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        sha.update(sample.numpy().tobytes())
+    return sha.hexdigest()[:16]
+
+
+def data_fingerprint(rows: list[dict]) -> str:
+    """A digest of the documents themselves, so changed data never reuses stored scores."""
+    return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]

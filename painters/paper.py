@@ -1,0 +1,98 @@
+"""`painters paper`: the study of "Transformer Layers as Painters" as one job, sized for the machine at hand.
+
+The study is the layer-similarity matrix, then sweeps: every variant of the paper over a range of
+affected-layer counts n, the looped-parallel grid (n x loops), and skipping each single layer and
+swapping each pair of neighbours; then the report. The CPU defaults keep the paper's design and shrink
+its size (fewer n, a few documents per task); `--full` runs the paper's grid for a GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from painters.errors import PaintersError
+from painters.grid import grid
+from painters.store import Store
+
+PAPER_VARIANTS = ["skip", "middle_repeat", "reverse", "shuffle", "parallel", "looped_parallel"]
+SIMILARITY_TASK = "lambada_openai"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One sweep of the study: its variants, n values, seeds, loop counts, tasks and documents per task."""
+
+    name: str
+    variants: list[str]
+    ns: list[int]
+    tasks: list[str]
+    limit: int | None
+    seeds: int = 1
+    loops: tuple[int, ...] = (3,)
+
+
+@dataclass(frozen=True)
+class Study:
+    similarity_docs: int
+    parts: list[Part]
+
+
+def study(num_layers: int, full: bool, limit: int | None = None) -> Study:
+    """The paper's study for a model with `num_layers` layers; `limit` overrides the documents per task."""
+    if num_layers < 6:
+        raise PaintersError(f"the paper's study needs a model with at least 6 layers, this one has {num_layers}")
+    if full:
+        tasks = ["arc_easy", "arc_challenge", "hellaswag", "winogrande", "lambada_openai", "piqa", "gsm8k"]
+        ns = list(range(2, num_layers - 1, 2))
+        return Study(1024, [
+            Part("variants", PAPER_VARIANTS[:-1], ns, tasks, limit, seeds=3),
+            Part("looped", ["looped_parallel"], ns, tasks, limit, loops=tuple(range(1, 7))),
+            Part("single layers", ["skip_layer", "swap"], [], tasks, limit),
+        ])  # fmt: skip
+    tasks = ["arc_easy", "hellaswag", "winogrande", "lambada_openai", "piqa", "arc_challenge"]
+    ns = _spread(num_layers)
+    small = 40 if limit is None else limit
+    return Study(256, [
+        Part("variants", PAPER_VARIANTS[:-1], ns, tasks, small, seeds=2),
+        Part("looped", ["looped_parallel"], ns[:4], tasks, small, loops=(1, 2, 3, 4)),
+        Part("single layers", ["skip_layer", "swap"], [], ["lambada_openai", "arc_easy"], small // 2),
+    ])  # fmt: skip
+
+
+def _spread(num_layers: int) -> list[int]:
+    """About six even n from 2 to num_layers - 4: the shape of the paper's curves at a fraction of the cost."""
+    top = num_layers - 4
+    step = max(2, (top - 2) // 5 // 2 * 2)
+    return list(range(2, top + 1, step))
+
+
+def run_paper(
+    model_name: str, out: str | Path, full: bool = False, limit: int | None = None, batch_size: int = 32
+) -> Path:
+    """Run the study on `model_name` into `out` (results.db, similarity files, report); returns index.html."""
+    from painters.fingerprints import model_fingerprint
+    from painters.layer_importance import importance_table
+    from painters.layer_similarity import similarity
+    from painters.models import load_model
+    from painters.report import report
+    from painters.similarity_files import write_similarity
+    from painters.sweep import sweep
+    from painters.texts import load_texts
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = load_model(model_name)
+    plan_study = study(model.config.num_hidden_layers, full, limit)
+    fingerprint = model_fingerprint(model)
+    with Store(folder / "results.db") as store:
+        if not store.query("SELECT 1 FROM matrices WHERE model_fingerprint = ? AND name = 'cosine'", (fingerprint,)):
+            texts = load_texts(SIMILARITY_TASK, limit=plan_study.similarity_docs)
+            result = similarity(model, tokenizer, texts, progress=True)
+            write_similarity(result, importance_table(result), folder / "similarity", model_name)
+            source = f"{model_name}, {len(texts)} {SIMILARITY_TASK} documents, {result.tokens} tokens"
+            store.put_matrix(fingerprint, str(result.plan), "cosine", source, result.cosine.to_csv())
+        for part in plan_study.parts:
+            points = grid(model.config.num_hidden_layers, part.variants, part.ns, part.seeds, list(part.loops))
+            sweep(model, tokenizer, model_name, points, part.tasks, store, part.limit, batch_size)
+        return report(store, folder)

@@ -1,0 +1,37 @@
+"""The stored results as one table: a row per (grid point, task, metric), ready for CSV, pandas or a report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from painters.store import NONE, Store
+
+COLUMNS = ["model", "plan", "variant", "n", "seed", "loops", "layer", "task", "metric", "value", "stderr", "limit"]
+
+
+def results_frame(store: Store) -> pd.DataFrame:
+    """Every stored cell joined with the grid points that produced its plan; unused label fields are empty."""
+    rows = store.query(
+        'SELECT c.model, c.plan, l.variant, l.n, l.seed, l.loops, l.layer, c.task, c.metrics, c."limit" '
+        "FROM cells c JOIN labels l ON c.model_fingerprint = l.model_fingerprint AND c.plan = l.plan "
+        "ORDER BY c.task, l.variant, l.n, l.seed, l.loops, l.layer"
+    )
+    records = []
+    for row in rows:
+        metrics = json.loads(row["metrics"])
+        for metric, value in metrics.items():
+            if metric.endswith("_stderr"):
+                continue
+            stderr = metrics.get(f"{metric}_stderr")
+            records.append({
+                **{key: row[key] for key in COLUMNS[:8]}, "metric": metric, "value": value, "stderr": stderr,
+                "limit": row["limit"],
+            })  # fmt: skip
+    frame = pd.DataFrame(records, columns=COLUMNS)
+    for column in ("n", "seed", "loops", "layer", "limit"):
+        frame[column] = frame[column].astype("Int64").replace(NONE, pd.NA)
+    frame[["value", "stderr"]] = frame[["value", "stderr"]].astype(float).fillna(np.nan)
+    return frame

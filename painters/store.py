@@ -1,0 +1,159 @@
+"""The results store: one SQLite file (WAL) holding every finished cell of every sweep, and the labels of its plans.
+
+A cell is one plan scored on one task at one limit, keyed by what determines its numbers: the model's
+fingerprint, the plan text, the task, the limit, the data's fingerprint and the painters version. A cell
+is inserted whole, in one transaction, only once it is complete, so an interrupted sweep loses at most
+the cells in flight and a rerun skips what is stored. Labels (variant, n, seed, loops) say which grid
+points produced a plan; two variants that build the same plan share its cells.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from painters import __version__
+from painters.errors import PaintersError
+
+FORMAT = "painters-results"
+SCHEMA = 1
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cells (
+    model TEXT NOT NULL, model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, task TEXT NOT NULL,
+    "limit" INTEGER NOT NULL, data_fingerprint TEXT NOT NULL, version TEXT NOT NULL,
+    metrics TEXT NOT NULL, items INTEGER NOT NULL, seconds REAL NOT NULL, created TEXT NOT NULL,
+    PRIMARY KEY (model_fingerprint, plan, task, "limit", data_fingerprint, version)
+);
+CREATE TABLE IF NOT EXISTS labels (
+    model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, variant TEXT NOT NULL, n INTEGER NOT NULL,
+    seed INTEGER NOT NULL, loops INTEGER NOT NULL, layer INTEGER NOT NULL,
+    PRIMARY KEY (model_fingerprint, variant, n, seed, loops, layer)
+);
+CREATE TABLE IF NOT EXISTS matrices (
+    model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL,
+    csv TEXT NOT NULL, PRIMARY KEY (model_fingerprint, plan, name, source)
+);
+"""
+NONE = -1  # a label field the variant does not use (n of swap, seed of skip, ...)
+
+
+class StoreError(PaintersError):
+    """The file is not a painters results store, or another painters version wrote it."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What identifies one stored result."""
+
+    model_fingerprint: str
+    plan: str
+    task: str
+    limit: int  # NONE: every document
+    data_fingerprint: str
+
+
+@dataclass(frozen=True)
+class Label:
+    """A grid point that produced a plan; fields the variant does not use are NONE."""
+
+    variant: str
+    n: int = NONE
+    seed: int = NONE
+    loops: int = NONE
+    layer: int = NONE
+
+
+class Store:
+    """An open results store; use as a context manager or call `close()`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            if existed:
+                self._check()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_TABLES)
+            self._stamp()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"'{self.path}' is not a painters results store ({error}): give a new --db file") from None
+
+    def _check(self) -> None:
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        meta = dict(self._db.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
+        if meta.get("format") != FORMAT:
+            raise StoreError(f"'{self.path}' is not a painters results store: give a new --db file")
+        if meta.get("version") != __version__ or meta.get("schema") != str(SCHEMA):
+            raise StoreError(
+                f"'{self.path}' was written by painters {meta.get('version')} (schema {meta.get('schema')}); "
+                f"this is painters {__version__} (schema {SCHEMA}): give a new --db file or use that version"
+            )
+
+    def _stamp(self) -> None:
+        with self._db:
+            for key, value in (("format", FORMAT), ("schema", str(SCHEMA)), ("version", __version__)):
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+
+    def has(self, cell: Cell) -> bool:
+        row = self._db.execute(
+            'SELECT 1 FROM cells WHERE model_fingerprint=? AND plan=? AND task=? AND "limit"=? '
+            "AND data_fingerprint=? AND version=?",
+            (*_key(cell), __version__),
+        ).fetchone()
+        return row is not None
+
+    def put(self, cell: Cell, model: str, metrics: dict[str, float], items: int, seconds: float) -> None:
+        """Insert one finished cell in one transaction; a cell already stored is left as it is."""
+        values = {name: None if isinstance(v, float) and math.isnan(v) else v for name, v in metrics.items()}
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, datetime('now'))",
+                (model, *_key(cell), __version__, json.dumps(values, allow_nan=False), items, seconds),
+            )
+
+    def label(self, model_fingerprint: str, plan: str, label: Label) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (model_fingerprint, plan, label.variant, label.n, label.seed, label.loops, label.layer),
+            )
+
+    def put_matrix(self, model_fingerprint: str, plan: str, name: str, source: str, csv: str) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO matrices VALUES (?, ?, ?, ?, ?)", (model_fingerprint, plan, name, source, csv)
+            )
+
+    def query(self, sql: str, parameters: tuple = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query, addressable by column name."""
+        self._db.row_factory = sqlite3.Row
+        try:
+            return self._db.execute(sql, parameters).fetchall()
+        finally:
+            self._db.row_factory = None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _key(cell: Cell) -> tuple:
+    return (cell.model_fingerprint, cell.plan, cell.task, cell.limit, cell.data_fingerprint)
+
+
+def open_existing(path: str | Path) -> Store:
+    """A store that must already exist (for reading): a missing file is an error, not a new store."""
+    if not Path(path).is_file():
+        raise StoreError(f"no results store at '{path}': run `painters sweep --db {path}` first")
+    return Store(path)

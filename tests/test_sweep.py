@@ -1,0 +1,191 @@
+"""Sweeps: plans sharing prefixes give bit-identical scores, the grid, the store, and resuming."""
+
+import sqlite3
+
+import pandas as pd
+import pytest
+import torch
+from tiny import DECODERS, CharTokenizer, tiny_model
+
+import painters.sweep as sweep_module
+from painters import Plan, apply_plan
+from painters.adapters import adapter_for
+from painters.errors import PaintersError
+from painters.grid import grid, parse_values, parse_variants
+from painters.prefix_memo import shared_steps, sharing_order
+from painters.results import COLUMNS, results_frame
+from painters.scoring import loglikelihoods, plan_loglikelihoods
+from painters.store import NONE, Cell, Label, Store, StoreError
+from painters.tasks import Doc
+
+DOCS = [
+    Doc((("Question: what is red?\nAnswer:", " a rose"), ("Question: what is red?\nAnswer:", " the sky"))),
+    Doc((("The cat sat on the", " mat"),)),
+    Doc((("Option one fills the blank", " and the rest"), ("Option two", " and the rest"))),
+    Doc((("A longer context that needs more padding than the others", " end"),)),
+]  # fmt: skip
+PLANS = [Plan.parse(text) for text in ("0-5", "0-2,5", "0-1,[2-3],4-5", "0-1,[2-3]x2,4-5", "0-1,3-2,4-5", "0,5")]
+
+
+@pytest.mark.parametrize("model_type", DECODERS)
+def test_shared_prefixes_give_the_scores_of_each_plan_run_alone(model_type):
+    model, tokenizer = tiny_model(model_type), CharTokenizer()
+    shared = plan_loglikelihoods(model, tokenizer, DOCS, PLANS, batch_size=2, max_tokens=64)
+    for plan in PLANS:
+        with apply_plan(model, plan):
+            alone = loglikelihoods(model, tokenizer, DOCS, batch_size=2, max_tokens=64)
+        assert shared[plan] == alone, plan  # bit-identical, not close
+
+
+def test_shared_steps_run_once_per_batch():
+    model = tiny_model("llama")
+    calls = {index: 0 for index in range(6)}
+    layers = adapter_for("llama").layer_list(model)
+    hooks = [layers[i].register_forward_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1)) for i in range(6)]
+    plans = [Plan.parse("0-5"), Plan.parse("0-2,5"), Plan.parse("0-1,3-2,4-5")]
+    plan_loglikelihoods(model, CharTokenizer(), DOCS[:1], plans, batch_size=1)
+    for hook in hooks:
+        hook.remove()
+    passes = 2  # the shared context, then the continuations against its cache
+    assert calls[0] == calls[1] == passes  # in every plan, run once
+    assert calls[2] == 2 * passes  # 0-2 shared by two plans; 3-2 starts another
+    assert calls[5] == 3 * passes  # after the plans diverge, every plan runs its own
+
+
+def test_sharing_order_puts_plans_with_common_prefixes_together():
+    order = sharing_order([*PLANS, PLANS[0]])
+    assert sorted(map(str, order)) == sorted(map(str, PLANS))
+    for i, plan in enumerate(order[:-1]):  # the next plan shares at least as much as any later one
+        assert all(shared_steps(plan, order[i + 1]) >= shared_steps(plan, later) for later in order[i + 1 :])
+    assert shared_steps(Plan.parse("0-2,5"), Plan.parse("0-5")) == 3
+    assert shared_steps(Plan.parse("0-5"), None) == 0
+
+
+@pytest.mark.parametrize(
+    "text, values",
+    [("2:28:2", list(range(2, 29, 2))), ("1,3, 5", [1, 3, 5]), ("4:4", [4]), ("1:6", [1, 2, 3, 4, 5, 6])],
+)
+def test_values_take_lists_and_inclusive_ranges(text, values):
+    assert parse_values(text, "--n") == values
+
+
+@pytest.mark.parametrize("text", ["2:x", "1:5:0", "a,b", "5:1", "1:2:3:4"])
+def test_bad_values_are_one_line_errors(text):
+    with pytest.raises(PaintersError, match=f"--n '{text}'"):
+        parse_values(text, "--n")
+
+
+def test_grid_labels_every_point_and_starts_with_the_full_model():
+    points = grid(8, ["skip", "shuffle", "looped_parallel", "swap", "skip_layer"], [2, 4], seeds=2, loops=[1, 2])
+    assert points[0].label == Label("full") and points[0].plan == Plan.full(8)
+    labels = [p.label for p in points]
+    assert Label("skip", n=2) in labels and Label("shuffle", n=4, seed=1) in labels
+    assert Label("looped_parallel", n=2, loops=1) in labels and Label("swap", layer=6) in labels
+    assert len(points) == 1 + 2 + 4 + 4 + 7 + 8
+    by_label = {p.label: str(p.plan) for p in points}
+    assert by_label[Label("looped_parallel", n=4, loops=2)] == "0-1,[2-5]x2,6-7"
+    assert by_label[Label("skip_layer", layer=0)] == "1-7"
+    with pytest.raises(PaintersError, match="unknown variant 'bogus': valid variants are full"):
+        parse_variants("skip,bogus")
+    with pytest.raises(PaintersError, match="n must be below 8"):
+        grid(8, ["skip"], [8])
+
+
+def cell(plan="0-5", task="arc_easy"):
+    return Cell("model", plan, task, 5, "data")
+
+
+def test_the_store_keeps_one_row_per_cell_and_reopens(tmp_path):
+    path = tmp_path / "results.db"
+    with Store(path) as store:
+        assert not store.has(cell())
+        store.put(cell(), "tiny", {"acc": 0.5, "acc_stderr": float("nan")}, 5, 1.0)
+        store.put(cell(), "tiny", {"acc": 0.9}, 5, 1.0)  # already there: kept as it was
+        store.label("model", "0-5", Label("full"))
+        assert store.has(cell()) and not store.has(cell(task="hellaswag"))
+        assert store.query("PRAGMA journal_mode")[0][0] == "wal"
+    with Store(path) as store:
+        frame = results_frame(store)
+    assert list(frame.columns) == COLUMNS
+    assert frame[["plan", "variant", "task", "metric", "value"]].values.tolist() == [
+        ["0-5", "full", "arc_easy", "acc", 0.5]
+    ]
+    assert pd.isna(frame.stderr[0]) and pd.isna(frame.n[0]) and frame["limit"][0] == 5
+
+
+def test_a_file_that_is_not_a_store_or_from_another_version_is_a_clear_error(tmp_path):
+    text = tmp_path / "notes.db"
+    text.write_text("not a database at all, just some text that is long enough" * 20)
+    with pytest.raises(StoreError, match="is not a painters results store"):
+        Store(text)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE things (x)").connection.commit()
+    with pytest.raises(StoreError, match="is not a painters results store"):
+        Store(other)
+    old = tmp_path / "old.db"
+    Store(old).close()
+    with sqlite3.connect(old) as db:
+        db.execute("UPDATE meta SET value = '0.0.1' WHERE key = 'version'")
+    with pytest.raises(StoreError, match="was written by painters 0.0.1 .*this is painters"):
+        Store(old)
+
+
+def run_sweep(path, model, points, **options):
+    with Store(path) as store:
+        sweep_module.sweep(model, CharTokenizer(), "tiny", points, ["arc_easy", "winogrande"], store, 3, 4, **options)
+        return results_frame(store), store.query("SELECT COUNT(*) FROM cells")[0][0]
+
+
+def test_an_interrupted_sweep_resumes_to_the_same_numbers_without_duplicates(tmp_path, monkeypatch):
+    model = tiny_model("llama")
+    points = grid(6, ["skip", "reverse", "parallel"], [2, 4])
+    expected, cells = run_sweep(tmp_path / "whole.db", model, points, progress=False)
+    assert cells == 7 * 2  # 6 plans + full, 2 tasks
+    monkeypatch.setattr(sweep_module, "GROUP", 3)
+    original, calls = sweep_module.run_task, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "run_task", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(tmp_path / "resumed.db", model, points, progress=False)
+    with Store(tmp_path / "resumed.db") as store:
+        assert store.query("SELECT COUNT(*) FROM cells")[0][0] == 6  # two whole groups of 3, nothing of the third
+    monkeypatch.setattr(sweep_module, "run_task", original)
+    resumed, cells = run_sweep(tmp_path / "resumed.db", model, points, progress=False)
+    assert cells == 7 * 2
+    columns = ["plan", "variant", "n", "task", "metric", "value", "stderr"]
+    pd.testing.assert_frame_equal(
+        resumed[columns].sort_values(columns[:5]).reset_index(drop=True),
+        expected[columns].sort_values(columns[:5]).reset_index(drop=True),
+    )
+
+
+def test_sweep_scores_equal_evaluate_for_each_plan(tmp_path):
+    from painters.evaluation import evaluate
+
+    model = tiny_model("qwen2")
+    points = grid(6, ["middle_repeat", "shuffle"], [2], seeds=2)
+    frame, _ = run_sweep(tmp_path / "r.db", model, points, progress=False)
+    for point in points:
+        direct = evaluate(model, CharTokenizer(), point.plan, ["arc_easy", "winogrande"], 3, 4, progress=False)
+        for task, summary in direct["results"].items():
+            values = frame[(frame.plan == str(point.plan)) & (frame.task == task)].groupby("metric").value
+            assert (values.nunique() == 1).all()  # a plan two grid points build is one cell
+            for metric in ("acc", "gold_ll", "chance"):
+                assert values.first()[metric] == summary[metric]
+    assert frame[frame.variant == "shuffle"].seed.dropna().unique().tolist() == [0, 1]
+    assert NONE not in frame.n.dropna().tolist()
+
+
+def test_cells_are_keyed_by_model_and_data(tmp_path):
+    model = tiny_model("llama")
+    points = grid(6, ["skip"], [2])
+    run_sweep(tmp_path / "r.db", model, points, progress=False)
+    _, cells = run_sweep(tmp_path / "r.db", tiny_model("llama", seed=1), points, progress=False)
+    assert cells == 2 * 2 * 2  # another model's weights: nothing reused
+    assert torch.equal(next(model.parameters()), next(tiny_model("llama").parameters()))
