@@ -69,6 +69,10 @@ def generate(
     typer.echo(greedy_continuation(loaded, tokenizer, chosen, prompt, max_new_tokens))
 
 
+PROTOCOL = typer.Option("probe-under-plan", "--protocol", help="GLUE: probe-under-plan, probe-from-full or finetune.")
+POOLING = typer.Option(None, "--pooling", help="GLUE: mean or cls (default: as the model is meant to be pooled).")
+
+
 @app.command(name="eval")
 def evaluate_command(
     model: str = MODEL,
@@ -79,15 +83,24 @@ def evaluate_command(
     json_path: Path | None = typer.Option(None, "--json", help="Also write the results as JSON to this file."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder of <task>.jsonl files to use first."),
     harness: str = typer.Option("painters", "--harness", help="painters, or lm-eval for any lm-eval task (hub)."),
+    protocol: str = PROTOCOL,
+    pooling: str | None = POOLING,
+    folds: int = typer.Option(5, "--folds", help="GLUE: cross-validation folds over the validation split."),
+    seed: int = typer.Option(0, "--seed", help="GLUE: seed of the folds, the probe and fine-tuning."),
+    learning_rate: float = typer.Option(5e-5, "--learning-rate", help="GLUE finetune: AdamW learning rate."),
+    epochs: int = typer.Option(3, "--epochs", min=1, help="GLUE finetune: epochs."),
+    train_batch_size: int = typer.Option(16, "--train-batch-size", min=1, help="GLUE finetune: batch size."),
 ) -> None:
-    """Score the model under a plan on benchmarks, as lm-eval-harness scores them."""
+    """Score the model under a plan on benchmarks, as lm-eval-harness (or GLUE, for encoders) scores them."""
     from painters.evaluation import evaluate, format_table, summary_json
+    from painters.glue import GlueOptions
     from painters.harness import evaluate_with_lm_eval
     from painters.models import load_model
     from painters.tasks import get_task
 
     names = [name.strip() for name in tasks.split(",") if name.strip()]
     _check_eval_options(harness, names, limit, data_dir)
+    glue = GlueOptions(protocol, pooling, folds, seed, learning_rate, epochs, train_batch_size).check()
     if harness == "painters":
         names = [get_task(name).name for name in names]  # fail before loading the model
     loaded, tokenizer = load_model(model)
@@ -95,7 +108,7 @@ def evaluate_command(
     if harness == "lm-eval":
         result = evaluate_with_lm_eval(loaded, tokenizer, chosen, names, limit=limit, batch_size=batch_size)
     else:
-        result = evaluate(loaded, tokenizer, chosen, names, limit=limit, batch_size=batch_size, data_dir=data_dir)
+        result = evaluate(loaded, tokenizer, chosen, names, limit, batch_size, data_dir, glue=glue)
     result["model"] = model
     typer.echo(format_table(result))
     if json_path is not None:
@@ -180,8 +193,11 @@ def sweep_command(
     limit: int | None = typer.Option(None, "--limit", help="Score only the first K documents of each task."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Contexts per forward pass, at most."),
     data_dir: Path | None = DATA_DIR,
+    protocol: str = PROTOCOL,
+    pooling: str | None = POOLING,
 ) -> None:
     """Evaluate every plan of a grid of variants on tasks into a results store; rerun to resume."""
+    from painters.glue import GlueOptions
     from painters.grid import grid, parse_values, parse_variants
     from painters.models import load_model
     from painters.store import Store
@@ -194,7 +210,8 @@ def sweep_command(
     with Store(db) as store:
         loaded, tokenizer = load_model(model)
         points = grid(loaded.config.num_hidden_layers, names, ns, seeds, loop_values)
-        computed = sweep(loaded, tokenizer, model, points, task_names, store, limit, batch_size, data_dir)
+        glue = GlueOptions(protocol, pooling).check()
+        computed = sweep(loaded, tokenizer, model, points, task_names, store, limit, batch_size, data_dir, glue=glue)
     typer.echo(f"{computed} cells computed; results in {db}", err=True)
 
 
@@ -233,7 +250,7 @@ def paper(
     model: str = MODEL,
     out: Path | None = typer.Option(None, "--out", help="Folder for results.db and the report (paper-<model>)."),
     full: bool = typer.Option(False, "--full", help="The paper's whole grid, every document (for a GPU)."),
-    limit: int | None = typer.Option(None, "--limit", help="Documents per task (default: 40, or all with --full)."),
+    limit: int | None = typer.Option(None, "--limit", help="Documents per task (default: 24, or all with --full)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Contexts per forward pass, at most."),
 ) -> None:
     """The paper's study as one job: similarity, every variant, looped parallel, single layers, then the report."""

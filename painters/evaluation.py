@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -12,14 +13,36 @@ from transformers import PreTrainedModel
 
 from painters import gsm8k
 from painters.adapters import adapter_for
-from painters.data import load_docs
+from painters.data import MissingDataError, load_docs
 from painters.errors import PaintersError
 from painters.execution import apply_plan, resolve_plan
 from painters.generation import greedy_texts
+from painters.glue import GlueOptions, classify
 from painters.metrics import aggregate, choice_scores
 from painters.plan import Plan
 from painters.scoring import plan_loglikelihoods
 from painters.tasks import Doc, Task, get_task
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A task's documents: the split it is scored on and, for classification, a train split if one exists."""
+
+    task: Task
+    rows: list[dict]
+    train_rows: list[dict] | None = None
+
+
+def task_data(name: str, limit: int | None = None, data_dir: str | Path | None = None) -> TaskData:
+    """The first `limit` documents of a task's split; classification tasks also get their train split, if any."""
+    task = get_task(name)
+    rows = load_docs(task.name, data_dir)[:limit]
+    if task.kind != "classification":
+        return TaskData(task, rows)
+    try:
+        return TaskData(task, rows, load_docs(f"{task.name}_train", data_dir))
+    except MissingDataError:
+        return TaskData(task, rows)  # cross-validation over the scored split
 
 
 def evaluate(
@@ -31,50 +54,74 @@ def evaluate(
     batch_size: int = 32,
     data_dir: str | Path | None = None,
     progress: bool = True,
+    glue: GlueOptions | None = None,
 ) -> dict:
-    """Scores of `model` under `plan` (None: unmodified) on `tasks`, with lm-eval's metric names.
+    """Scores of `model` under `plan` (None: unmodified) on `tasks`, with lm-eval's (or GLUE's) metric names.
 
     Returns `{"model", "plan", "limit", "results": {task: {metric, metric_stderr, ...}},
-    "samples": {task: [per-document record]}}`; `limit` takes the first K documents of each split.
+    "samples": {task: [per-document record, or per-fold record for GLUE]}}`, and for GLUE tasks the
+    unnormalised `average` of their scores; `limit` takes the first K documents of each split.
     """
-    if adapter_for(model.config.model_type).encoder:
-        raise PaintersError(f"'{model.config.model_type}' is an encoder: these benchmarks need a decoder model")
     if limit is not None and limit < 1:
         raise PaintersError(f"limit={limit} is out of range: give a positive number of documents")
-    chosen = [get_task(name) for name in tasks]
-    rows = {task.name: load_docs(task.name, data_dir)[:limit] for task in chosen}
+    check_fit(model, [get_task(name) for name in tasks])
+    data = [task_data(name, limit, data_dir) for name in tasks]
     plan = resolve_plan(model, plan)
     samples = {}
-    for task in chosen:
-        unit, total = work(task, rows[task.name])
-        with tqdm(total=total, desc=task.name, unit=unit, disable=not progress) as bar:
-            samples[task.name] = run_task(model, tokenizer, task, rows[task.name], [plan], batch_size, bar.update)[plan]
-    return {
-        "model": model.config.name_or_path,
-        "plan": str(plan),
-        "limit": limit,
-        "results": {task.name: summarise(task, samples[task.name]) for task in chosen},
-        "samples": samples,
-    }
+    for item in data:
+        unit, total = work(item)
+        with tqdm(total=total, desc=item.task.name, unit=unit, disable=not progress) as bar:
+            samples[item.task.name] = run_task(model, tokenizer, item, [plan], batch_size, bar.update, glue)[plan]
+    results = {item.task.name: summarise(item.task, samples[item.task.name]) for item in data}
+    evaluation = {"model": model.config.name_or_path, "plan": str(plan), "limit": limit, "results": results}
+    if all(item.task.kind == "classification" for item in data):
+        evaluation["average"] = sum(glue_score(summary) for summary in results.values()) / len(results)
+    return {**evaluation, "samples": samples}
 
 
-def work(task: Task, rows: list[dict]) -> tuple[str, int]:
+def check_fit(model: PreTrainedModel, tasks: list[Task]) -> None:
+    """GLUE tasks need an encoder (BERT-style) model; the other benchmarks need a decoder."""
+    encoder = adapter_for(model.config.model_type).encoder
+    for task in tasks:
+        if encoder and task.kind != "classification":
+            raise PaintersError(
+                f"'{model.config.model_type}' is an encoder: {task.name} needs a decoder model "
+                "(encoders take the GLUE tasks sst2, mrpc, rte)"
+            )
+        if not encoder and task.kind == "classification":
+            raise PaintersError(f"{task.name} is a GLUE task for encoders: '{model.config.model_type}' is a decoder")
+
+
+def glue_score(summary: dict) -> float:
+    """A GLUE task's score: accuracy, or the mean of accuracy and F1 where GLUE reports both (MRPC)."""
+    return (summary["acc"] + summary["f1"]) / 2 if "f1" in summary else summary["acc"]
+
+
+def work(data: TaskData) -> tuple[str, int]:
     """The unit `run_task` reports progress in, and how many of them one plan takes."""
-    if task.kind == "generate":
-        return "doc", len(rows)
-    return "pair", sum(len(task.build(row).pairs) for row in rows)
+    if data.task.kind in ("generate", "classification"):
+        return "doc", len(data.rows)
+    return "pair", sum(len(data.task.build(row).pairs) for row in data.rows)
 
 
 def run_task(
     model: PreTrainedModel,
     tokenizer,
-    task: Task,
-    rows: list[dict],
+    data: TaskData,
     plans: list[Plan],
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
+    glue: GlueOptions | None = None,
 ) -> dict[Plan, list[dict]]:
-    """Per-document records of `task` under each plan; log-likelihood tasks run the plans' shared steps once."""
+    """Records of a task under each plan; log-likelihood tasks run the plans' shared steps once."""
+    task, rows = data.task, data.rows
+    if task.kind == "classification":
+        options, records = (glue or GlueOptions()).check(), {}
+        for plan in plans:
+            records[plan] = classify(model, tokenizer, task, rows, plan, options, data.train_rows)
+            if progress is not None:
+                progress(len(rows))
+        return records
     if task.kind == "generate":
         records = {}
         for plan in plans:
@@ -114,12 +161,13 @@ def _run_gsm8k(
 def summarise(task: Task, records: list[dict]) -> dict[str, float]:
     """Each metric and its standard error, the chance level of `acc` and the number of documents."""
     summary: dict[str, float] = {}
-    metrics = (*task.metrics, "exact_match_flexible") if task.kind == "generate" else (*task.metrics, "gold_ll")
+    extra = {"generate": ("exact_match_flexible",), "classification": ()}.get(task.kind, ("gold_ll",))
+    metrics = (*task.metrics, *extra)
     for metric in metrics:
         value, stderr = aggregate(metric, [record[metric] for record in records])
         summary[metric], summary[f"{metric}_stderr"] = value, stderr
     summary["chance"] = sum(record.get("chance", 0.0) for record in records) / len(records)
-    summary["docs"] = len(records)
+    summary["docs"] = sum(record.get("items", 1) for record in records)  # GLUE records are folds
     return summary
 
 
@@ -136,12 +184,14 @@ def format_table(evaluation: dict) -> str:
             stderr = summary.get(f"{metric}_stderr", float("nan"))
             stderr = stderr if isinstance(stderr, float) else float("nan")
             lines.append(f"{task:<16}{metric:<22}{value:>10.4f}{stderr:>12.4f}{summary.get('docs', ''):>7}")
+    if "average" in evaluation:
+        lines.append(f"{'average':<16}{'glue score':<22}{evaluation['average']:>10.4f}")
     return "\n".join(lines)
 
 
 def summary_json(evaluation: dict) -> str:
     """Model, plan, limit and results as strict JSON: an undefined standard error (one document) is null."""
-    summary = {key: evaluation[key] for key in ("model", "plan", "limit", "results")}
+    summary = {key: evaluation[key] for key in ("model", "plan", "limit", "results", "average") if key in evaluation}
     summary["results"] = {
         task: {metric: None if isinstance(v, float) and math.isnan(v) else v for metric, v in values.items()}
         for task, values in evaluation["results"].items()

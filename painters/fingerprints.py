@@ -30,6 +30,6 @@ def model_fingerprint(model: PreTrainedModel) -> str:
     return sha.hexdigest()[:16]
 
 
-def data_fingerprint(rows: list[dict]) -> str:
-    """A digest of the documents themselves, so changed data never reuses stored scores."""
-    return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def data_fingerprint(inputs: object) -> str:
+    """A digest of the documents themselves (and whatever else decides a score), so changed data never reuses it."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -17,6 +17,7 @@ from painters.store import Store
 
 PAPER_VARIANTS = ["skip", "middle_repeat", "reverse", "shuffle", "parallel", "looped_parallel"]
 SIMILARITY_TASK = "lambada_openai"
+CPU_LIMIT = 24  # documents per task by default: the study then takes under 20 minutes on 2 CPU cores
 
 
 @dataclass(frozen=True)
@@ -38,30 +39,42 @@ class Study:
     parts: list[Part]
 
 
-def study(num_layers: int, full: bool, limit: int | None = None) -> Study:
-    """The paper's study for a model with `num_layers` layers; `limit` overrides the documents per task."""
-    if num_layers < 6:
-        raise PaintersError(f"the paper's study needs a model with at least 6 layers, this one has {num_layers}")
+def study(num_layers: int, full: bool, limit: int | None = None, encoder: bool = False) -> Study:
+    """The paper's study for a model with `num_layers` layers; `limit` overrides the documents per task.
+
+    Decoders run the paper's Llama benchmarks; encoders its BERT half, GLUE (whole validation splits:
+    probing a small encoder is cheap).
+    """
+    if num_layers < 4:
+        raise PaintersError(f"the paper's study needs a model with at least 4 layers, this one has {num_layers}")
+    ns = list(range(2, num_layers - 1, 2)) if full else _spread(num_layers)
+    if encoder:
+        tasks, small, seeds = ["sst2", "mrpc", "rte"], limit, 3 if full else 2
+        return Study(128, [
+            Part("variants", PAPER_VARIANTS[:-1], ns, tasks, small, seeds=seeds),
+            Part("looped", ["looped_parallel"], ns, tasks, small, loops=(1, 2, 3, 4)),
+            Part("single layers", ["skip_layer", "swap"], [], tasks, small),
+        ])  # fmt: skip
     if full:
         tasks = ["arc_easy", "arc_challenge", "hellaswag", "winogrande", "lambada_openai", "piqa", "gsm8k"]
-        ns = list(range(2, num_layers - 1, 2))
         return Study(1024, [
             Part("variants", PAPER_VARIANTS[:-1], ns, tasks, limit, seeds=3),
             Part("looped", ["looped_parallel"], ns, tasks, limit, loops=tuple(range(1, 7))),
             Part("single layers", ["skip_layer", "swap"], [], tasks, limit),
         ])  # fmt: skip
-    tasks = ["arc_easy", "hellaswag", "winogrande", "lambada_openai", "piqa", "arc_challenge"]
-    ns = _spread(num_layers)
-    small = 40 if limit is None else limit
-    return Study(256, [
+    tasks = ["arc_easy", "arc_challenge", "hellaswag", "winogrande", "lambada_openai"]
+    small = CPU_LIMIT if limit is None else limit
+    return Study(128, [
         Part("variants", PAPER_VARIANTS[:-1], ns, tasks, small, seeds=2),
         Part("looped", ["looped_parallel"], ns[:4], tasks, small, loops=(1, 2, 3, 4)),
-        Part("single layers", ["skip_layer", "swap"], [], ["lambada_openai", "arc_easy"], small // 2),
+        Part("single layers", ["skip_layer", "swap"], [], ["lambada_openai", "arc_easy"], max(1, small // 2)),
     ])  # fmt: skip
 
 
 def _spread(num_layers: int) -> list[int]:
-    """About six even n from 2 to num_layers - 4: the shape of the paper's curves at a fraction of the cost."""
+    """About six even n from 2 to num_layers - 4 (every n for small models): the shape of the paper's curves."""
+    if num_layers < 12:
+        return list(range(1, num_layers - 1))
     top = num_layers - 4
     step = max(2, (top - 2) // 5 // 2 * 2)
     return list(range(2, top + 1, step))
@@ -71,6 +84,7 @@ def run_paper(
     model_name: str, out: str | Path, full: bool = False, limit: int | None = None, batch_size: int = 32
 ) -> Path:
     """Run the study on `model_name` into `out` (results.db, similarity files, report); returns index.html."""
+    from painters.adapters import adapter_for
     from painters.fingerprints import model_fingerprint
     from painters.layer_importance import importance_table
     from painters.layer_similarity import similarity
@@ -83,7 +97,8 @@ def run_paper(
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     model, tokenizer = load_model(model_name)
-    plan_study = study(model.config.num_hidden_layers, full, limit)
+    encoder = adapter_for(model.config.model_type).encoder
+    plan_study = study(model.config.num_hidden_layers, full, limit, encoder)
     fingerprint = model_fingerprint(model)
     with Store(folder / "results.db") as store:
         if not store.query("SELECT 1 FROM matrices WHERE model_fingerprint = ? AND name = 'cosine'", (fingerprint,)):

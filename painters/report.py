@@ -53,13 +53,13 @@ def report(store: Store, out: str | Path) -> Path:
 def _scores(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (grid point, task): the primary metric, its stderr, gold_ll, chance, and their normalisations."""
     primary = frame[frame.metric == frame.task.map(lambda t: get_task(t).primary)]
-    keys = ["plan", "variant", "n", "seed", "loops", "layer", "task"]
+    keys = ["plan", "variant", "n", "seed", "loops", "layer", "task", "limit"]
     table = primary[[*keys, "value", "stderr"]].rename(columns={"value": "score"}).set_index(keys)
     for metric, column in ((GOLD, "gold"), ("chance", "chance")):
         table[column] = frame[frame.metric == metric].set_index(keys).value
     table = table.reset_index()
-    full = table[table.variant == "full"].set_index("task")
-    table["full"], table["full_gold"] = table.task.map(full.score), table.task.map(full.gold)
+    full = table[table.variant == "full"].drop_duplicates(["task", "limit"])[["task", "limit", "score", "gold"]]
+    table = table.merge(full.rename(columns={"score": "full", "gold": "full_gold"}), on=["task", "limit"], how="left")
     above = table.full > table.chance
     table["normalised"] = ((table.score - table.chance) / (table.full - table.chance)).where(above)
     table["gold_change"] = table.gold - table.full_gold
@@ -74,7 +74,7 @@ def _similarity_section(store: Store, folder: Path) -> tuple[str, str, str] | No
 
     matrix = pd.read_csv(io.StringIO(rows[0]["csv"]), index_col=0)
     heatmap(
-        matrix, f"Mean cosine similarity of hidden states ({rows[0]['source']})", folder / "similarity.png", "cosine"
+        matrix, f"Mean cosine similarity of hidden states\n{rows[0]['source']}", folder / "similarity.png", "cosine"
     )
     text = "Average cosine similarity between the hidden states of every two layers, per real token."
     return "Layer similarity", text, _figure_html(folder / "similarity.png", None)
@@ -85,11 +85,12 @@ def _layer_section(scores: pd.DataFrame, folder: Path) -> tuple[str, str, str] |
     if single.empty:
         return None
     mean = single.groupby(["variant", "layer"])[["normalised", "gold_change"]].mean().reset_index()
-    figure, (left, right) = _figure(2)
+    figure, left, right = _panels(scores)
     for variant, label in (("skip_layer", "skip layer i"), ("swap", "swap layers i, i+1")):
         part = mean[mean.variant == variant]
         left.plot(part.layer, part.normalised, marker="o", label=label)
-        right.plot(part.layer, part.gold_change, marker="o", label=label)
+        if right is not None:
+            right.plot(part.layer, part.gold_change, marker="o", label=label)
     _reference_lines(left, right)
     _labels(left, "layer i", "normalised score (mean over tasks)", "Skipping one layer, swapping neighbours")
     _labels(right, "layer i", "change of gold-answer log-likelihood (nats)", "Gold-answer log-likelihood")
@@ -107,24 +108,28 @@ def _variant_tasks_section(scores: pd.DataFrame, folder: Path) -> tuple[str, str
     if band.empty:
         return None
     tasks = sorted(band.task.unique())
-    figure = Figure(figsize=(4.2 * len(tasks), 7.5), layout="constrained")
-    axes = np.array(figure.subplots(2, len(tasks), squeeze=False))
+    rows = 2 if _has_gold(scores) else 1
+    figure = Figure(figsize=(4.2 * len(tasks), 3.75 * rows), layout="constrained")
+    axes = np.array(figure.subplots(rows, len(tasks), squeeze=False))
     for column, task in enumerate(tasks):
-        top, bottom = axes[0, column], axes[1, column]
+        top, bottom = axes[0, column], axes[1, column] if rows == 2 else None
         for variant, part in _curves(band[band.task == task], ["score", "gold"]):
             top.errorbar(part.n, part.score, yerr=part.spread_score, marker="o", capsize=2, label=variant)
-            bottom.errorbar(part.n, part.gold, yerr=part.spread_gold, marker="o", capsize=2, label=variant)
+            if bottom is not None:
+                bottom.errorbar(part.n, part.gold, yerr=part.spread_gold, marker="o", capsize=2, label=variant)
         reference = scores[(scores.task == task) & (scores.variant == "full")].iloc[0]
         top.axhline(reference.score, color="black", linestyle="--", label="full model")
         top.axhline(reference.chance, color="grey", linestyle=":", label="chance")
-        bottom.axhline(reference.gold, color="black", linestyle="--")
         _labels(top, "affected layers n", get_task(task).primary, task)
-        _labels(bottom, "affected layers n", "mean gold-answer log-likelihood", None)
+        if bottom is not None:
+            bottom.axhline(reference.gold, color="black", linestyle="--")
+            _labels(bottom, "affected layers n", "mean gold-answer log-likelihood", None)
     axes[0, 0].legend(fontsize=7)
     path = _save(figure, folder / "variants_per_task.png")
     table = band.groupby(["task", "variant", "n"]).score.mean().unstack("n").round(3)
     text = (
-        "Score (top) and gold-answer log-likelihood (bottom) against the number of affected middle layers. "
+        "Score (top) and, for log-likelihood tasks, gold-answer log-likelihood (bottom) against the number of "
+        "affected middle layers. "
         "Bars: standard error; for shuffle, the spread (standard deviation) over seeds."
     )
     return "Variants per task", text, _figure_html(path, table)
@@ -148,7 +153,7 @@ def _variants_section(scores: pd.DataFrame, folder: Path) -> tuple[str, str, str
     band = scores[scores.variant.isin(BAND_VARIANTS)]
     if band.empty:
         return None
-    figure, (left, right) = _figure(2)
+    figure, left, right = _panels(scores)
     means = {}
     for variant, part in _curves(
         band.groupby(["variant", "n", "seed", "loops"], dropna=False)
@@ -157,7 +162,8 @@ def _variants_section(scores: pd.DataFrame, folder: Path) -> tuple[str, str, str
         ["normalised", "gold_change"],
     ):
         left.errorbar(part.n, part.normalised, yerr=part.spread_normalised, marker="o", capsize=2, label=variant)
-        right.plot(part.n, part.gold_change, marker="o", label=variant)
+        if right is not None:
+            right.plot(part.n, part.gold_change, marker="o", label=variant)
         means[variant] = part.set_index("n").normalised
     _reference_lines(left, right)
     _labels(left, "affected layers n", "normalised score (chance 0, full 1)", "All variants, mean over tasks")
@@ -189,23 +195,32 @@ def _looped_section(scores: pd.DataFrame, folder: Path) -> tuple[str, str, str] 
 
 
 def _order_section(scores: pd.DataFrame, folder: Path) -> tuple[str, str, str] | None:
-    order = scores[scores.variant.isin(["reverse", "shuffle"])]
+    order = scores[scores.variant.isin(["reverse", "shuffle"])].copy()
     if order.empty:
         return None
-    drop = (1 - order.groupby(["task", "variant"]).normalised.mean()).unstack("variant")
-    drop["skill"] = [get_task(task).skill for task in drop.index]
-    drop = drop.sort_values(["skill", *[c for c in ("reverse", "shuffle") if c in drop]])
-    figure, (axes,) = _figure(1)
-    width = 0.8 / (len(drop.columns) - 1)
-    for k, variant in enumerate(c for c in drop.columns if c != "skill"):
-        axes.bar(np.arange(len(drop)) + k * width, drop[variant], width, label=variant)
-    axes.set_xticks(
-        np.arange(len(drop)) + width / 2, [f"{t}\n({s})" for t, s in zip(drop.index, drop.skill, strict=True)]
-    )
-    _labels(axes, None, "loss of normalised score (mean over n)", "Sensitivity to layer order")
-    axes.legend(fontsize=7)
+    order["relative_gold"] = order.gold_change / order.full_gold.abs()
+    grouped = order.groupby(["task", "variant"])
+    drop = pd.concat({"score loss": 1 - grouped.normalised.mean(), "gold change": grouped.relative_gold.mean()}, axis=1)
+    drop = drop.unstack("variant")
+    skills = pd.Series({task: get_task(task).skill for task in drop.index}, name="skill")
+    drop = drop.loc[skills.sort_values(kind="stable").index]
+    figure, left, right = _panels(scores)
+    positions = np.arange(len(drop))
+    variants = list(drop["score loss"].columns)
+    for k, variant in enumerate(variants):
+        left.bar(positions + k * 0.4, drop["score loss", variant], 0.4, label=variant)
+        if right is not None:
+            right.bar(positions + k * 0.4, drop["gold change", variant], 0.4, label=variant)
+    names = [f"{task}\n({skills[task]})" for task in drop.index]
+    for axes in (left, right)[: 1 if right is None else 2]:
+        axes.set_xticks(positions + 0.2 * (len(variants) - 1), names, fontsize=8)
+    _labels(left, None, "loss of normalised score (mean over n)", "Sensitivity to layer order")
+    _labels(right, None, "gold-answer log-likelihood change / |full model's|", "Gold-answer log-likelihood")
     path = _save(figure, folder / "order_sensitivity.png")
-    text = "How much reversing or shuffling the middle layers costs each task: reasoning tasks against semantic ones."
+    text = (
+        "What reversing or shuffling the middle layers costs each task, averaged over n, reasoning tasks "
+        "against semantic ones. Tasks where the full model is not above chance have no normalised score."
+    )
     return "Layer order", text, _figure_html(path, drop.round(3))
 
 
@@ -214,13 +229,27 @@ def _figure(panels: int) -> tuple[Figure, list]:
     return figure, list(np.atleast_1d(figure.subplots(1, panels)))
 
 
+def _has_gold(scores: pd.DataFrame) -> bool:
+    """Whether any task has a gold-answer log-likelihood (GLUE classification has none)."""
+    return bool(scores.gold.notna().any())
+
+
+def _panels(scores: pd.DataFrame) -> tuple[Figure, object, object | None]:
+    """A figure with a score panel and, when there is one to draw, a gold-answer log-likelihood panel."""
+    figure, axes = _figure(2 if _has_gold(scores) else 1)
+    return figure, axes[0], axes[1] if len(axes) > 1 else None
+
+
 def _reference_lines(score_axes, gold_axes) -> None:
     score_axes.axhline(1, color="black", linestyle="--", label="full model")
     score_axes.axhline(0, color="grey", linestyle=":", label="chance")
-    gold_axes.axhline(0, color="black", linestyle="--", label="full model")
+    if gold_axes is not None:
+        gold_axes.axhline(0, color="black", linestyle="--", label="full model")
 
 
 def _labels(axes, x: str | None, y: str, title: str | None) -> None:
+    if axes is None:
+        return
     if x:
         axes.set_xlabel(x)
     axes.set_ylabel(y)

@@ -9,29 +9,26 @@ transaction, so an interruption loses only the group in flight.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-from painters.adapters import adapter_for
-from painters.data import load_docs
-from painters.errors import PaintersError
-from painters.evaluation import NOT_METRICS, run_task, summarise, work
+from painters.evaluation import NOT_METRICS, TaskData, check_fit, run_task, summarise, task_data, work
 from painters.fingerprints import data_fingerprint, model_fingerprint
+from painters.glue import GlueOptions
 from painters.grid import GridPoint
 from painters.plan import Plan
 from painters.prefix_memo import sharing_order
 from painters.store import NONE, Cell, Store
-from painters.tasks import Task, get_task
+from painters.tasks import get_task
 
 GROUP = 64  # plans per group: cells are stored this often, and only plans of one group share their steps
 
 
 @dataclass
 class _Job:
-    task: Task
-    rows: list[dict]
+    data: TaskData
     cells: dict[Plan, Cell]  # the plans still to run, and their cells
 
 
@@ -46,16 +43,16 @@ def sweep(
     batch_size: int = 32,
     data_dir=None,
     progress: bool = True,
+    glue: GlueOptions | None = None,
 ) -> int:
     """Evaluate every distinct plan of `points` on every task not yet in `store`; returns the cells computed."""
-    if adapter_for(model.config.model_type).encoder:
-        raise PaintersError(f"'{model.config.model_type}' is an encoder: these benchmarks need a decoder model")
+    check_fit(model, [get_task(task) for task in tasks])
     fingerprint = model_fingerprint(model)
     for point in points:
         store.label(fingerprint, str(point.plan), point.label)
     plans = sharing_order([point.plan for point in points])
-    jobs = [_job(get_task(task), plans, fingerprint, store, limit, data_dir) for task in tasks]
-    total = sum(work(job.task, job.rows)[1] * len(job.cells) for job in jobs)
+    jobs = [_job(task_data(task, limit, data_dir), plans, fingerprint, store, limit, glue) for task in tasks]
+    total = sum(work(job.data)[1] * len(job.cells) for job in jobs)
     done = sum(len(plans) - len(job.cells) for job in jobs)
     if done:
         tqdm.write(f"{done} of {len(plans) * len(jobs)} cells already stored: skipping them")
@@ -63,24 +60,29 @@ def sweep(
         for job in jobs:
             todo = list(job.cells)
             for start in range(0, len(todo), GROUP):
-                _run_group(model, tokenizer, name, job, todo[start : start + GROUP], store, batch_size, bar)
+                _run_group(model, tokenizer, name, job, todo[start : start + GROUP], store, batch_size, bar, glue)
     return sum(len(job.cells) for job in jobs)
 
 
-def _job(task: Task, plans: list[Plan], fingerprint: str, store: Store, limit: int | None, data_dir) -> _Job:
-    rows = load_docs(task.name, data_dir)[:limit]
-    data = data_fingerprint(rows)
-    cells = {plan: Cell(fingerprint, str(plan), task.name, NONE if limit is None else limit, data) for plan in plans}
-    return _Job(task, rows, {plan: cell for plan, cell in cells.items() if not store.has(cell)})
+def _job(data: TaskData, plans: list[Plan], fingerprint: str, store: Store, limit: int | None, glue) -> _Job:
+    """The task's cells not yet stored. A GLUE protocol changes the numbers, so its options key the cell too."""
+    inputs = {"rows": data.rows, "train": data.train_rows}
+    if data.task.kind == "classification":
+        inputs["protocol"] = asdict((glue or GlueOptions()).check())
+    digest = data_fingerprint(inputs)
+    cells = {
+        plan: Cell(fingerprint, str(plan), data.task.name, NONE if limit is None else limit, digest) for plan in plans
+    }
+    return _Job(data, {plan: cell for plan, cell in cells.items() if not store.has(cell)})
 
 
-def _run_group(model, tokenizer, name: str, job: _Job, group: list[Plan], store: Store, batch_size: int, bar) -> None:
+def _run_group(model, tokenizer, name: str, job: _Job, group: list[Plan], store: Store, batch_size: int, bar, glue):
     start = time.perf_counter()
-    records = run_task(model, tokenizer, job.task, job.rows, group, batch_size, bar.update)
+    records = run_task(model, tokenizer, job.data, group, batch_size, bar.update, glue)
     seconds = (time.perf_counter() - start) / len(group)
     for plan in group:
-        summary = summarise(job.task, records[plan])
+        summary = summarise(job.data.task, records[plan])
         metrics = {key: value for key, value in summary.items() if key != "docs"}
-        store.put(job.cells[plan], name, metrics, len(job.rows), seconds)
+        store.put(job.cells[plan], name, metrics, summary["docs"], seconds)
         shown = "  ".join(f"{m}={v:.4f}" for m, v in summary.items() if m not in NOT_METRICS and "_stderr" not in m)
-        tqdm.write(f"{job.task.name:<15} {plan}  {shown}")
+        tqdm.write(f"{job.data.task.name:<15} {plan}  {shown}")

@@ -34,10 +34,11 @@ class Task:
     """
 
     name: str
-    kind: str  # "multiple_choice", "loglikelihood" or "generate"
+    kind: str  # "multiple_choice", "loglikelihood", "generate" (decoders) or "classification" (encoders)
     metrics: tuple[str, ...]
     skill: str
     build: Callable[[dict], Doc] | None = None
+    inputs: tuple[str, ...] = ()  # classification: the text fields, one sentence or a pair
 
     @property
     def primary(self) -> str:
@@ -99,6 +100,9 @@ TASKS: dict[str, Task] = {
     "boolq": Task("boolq", "multiple_choice", ("acc",), "semantic", _boolq),
     "lambada_openai": Task("lambada_openai", "loglikelihood", ("perplexity", "acc"), "semantic", _lambada),
     "gsm8k": Task("gsm8k", "generate", ("exact_match",), "reasoning"),
+    "sst2": Task("sst2", "classification", ("acc",), "semantic", inputs=("sentence",)),
+    "mrpc": Task("mrpc", "classification", ("acc", "f1"), "semantic", inputs=("sentence1", "sentence2")),
+    "rte": Task("rte", "classification", ("acc",), "reasoning", inputs=("sentence1", "sentence2")),
 }
 
 
@@ -112,6 +116,8 @@ def get_task(name: str) -> Task:
 
 def document_text(task: Task, row: dict) -> str:
     """A document as plain text, to run the model on for its hidden states: the context and its gold answer."""
+    if task.inputs:
+        return " ".join(row[field] for field in task.inputs)
     if task.build is None:  # gsm8k: the question and its worked answer
         return f"Question: {row['question']}\nAnswer: {row['answer']}"
     doc = task.build(row)

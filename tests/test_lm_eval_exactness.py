@@ -20,13 +20,15 @@ def close(ours: float, theirs: float) -> bool:
     return math.isclose(ours, theirs, rel_tol=1e-6, abs_tol=1e-4)
 
 
-LOGLIKELIHOOD_TASKS = [name for name, task in TASKS.items() if task.kind != "generate"]
+LOGLIKELIHOOD_TASKS = [name for name, task in TASKS.items() if task.kind in ("multiple_choice", "loglikelihood")]
 DOCS = 30
 
 
 @pytest.fixture(scope="module")
 def lm_eval_tasks(tmp_path_factory):
-    configs = lm_eval_reference.task_configs(list(TASKS), tmp_path_factory.mktemp("lm-eval-data"), DOCS)
+    configs = lm_eval_reference.task_configs(
+        list(lm_eval_reference.CONFIGS), tmp_path_factory.mktemp("lm-eval-data"), DOCS
+    )
     loaded = TaskManager().load(configs)
     tasks = {name.removeprefix("local_"): task for name, task in loaded["tasks"].items()}
     for task in tasks.values():
