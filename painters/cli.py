@@ -229,7 +229,7 @@ def results(
     if csv is not None:
         frame.to_csv(csv, index=False)
     else:
-        typer.echo(frame.to_string(index=False, na_rep=""))
+        typer.echo(frame.astype(object).where(frame.notna(), "").to_string(index=False))  # unused fields blank
 
 
 @app.command(name="report")
