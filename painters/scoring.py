@@ -98,15 +98,17 @@ def plan_loglikelihoods(
     layer steps that plans share once (`painters.prefix_memo`). `progress(n)` counts pairs x plans."""
     order = sharing_order(plans)
     results = {plan: _empty(docs) for plan in order}
-    memo = PrefixMemo(adapter_for(model.config.model_type))
+    memo = PrefixMemo(adapter_for(model.config.model_type)) if len(order) > 1 else None  # one plan shares nothing
     for batch in _batches(_groups(tokenizer, docs, context_length(model.config)), batch_size, max_tokens):
         for plan, following in zip(order, [*order[1:], None], strict=True):
-            memo.start_plan(plan, shared_steps(plan, following))
+            if memo is not None:
+                memo.start_plan(plan, shared_steps(plan, following))
             with apply_plan(model, plan, memo):
                 _fill(results[plan], batch, _score_batch(model, batch, max_tokens))
             if progress is not None:
                 progress(sum(len(g.targets) for g in batch))
-        memo.clear()
+        if memo is not None:
+            memo.clear()
     return results
 
 
