@@ -87,6 +87,21 @@ def cache_index_holders(layer: nn.Module) -> list[nn.Module]:
     return [m for m in layer.modules() if isinstance(getattr(m, "layer_idx", None), int)]
 
 
+def kv_values_per_token(config) -> int:
+    """Numbers one layer call keeps in the KV cache per token: keys and values of every key-value head."""
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    return 2 * heads * head_dim
+
+
+def sliding_window(config, layer: int) -> int | None:
+    """The tokens a layer attends to at most when it is a sliding-window layer (its cache keeps no more), else None."""
+    types = getattr(config, "layer_types", None)
+    if types is not None and types[layer] == "sliding_attention":
+        return config.sliding_window
+    return None
+
+
 def context_length(config) -> int:
     """How many positions the model takes, read as lm-eval-harness reads it (2048 when the config is silent)."""
     for name in ("n_positions", "max_position_embeddings", "n_ctx"):

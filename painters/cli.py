@@ -23,33 +23,90 @@ app = typer.Typer(
 MODEL = typer.Option(
     DEFAULT_MODEL, "--model", "-m", help="Embedded name (smollm2-135m, minilm-l6), folder, .gguf or hub id."
 )
+DEVICE = typer.Option("auto", "--device", help="auto (a GPU if there is one), cpu, cuda, cuda:N or mps.")
+DTYPE = typer.Option("auto", "--dtype", help="auto (bfloat16 on a GPU that has it, else float32), float32, bfloat16, float16.")
+DEVICE_MAP = typer.Option(
+    None, "--device-map", help="auto, balanced or sequential: accelerate spreads the model over GPUs, CPU and disk."
+)
+ATTN = typer.Option(None, "--attn", help="Attention kernel: sdpa, eager or flash_attention_2 (default: transformers').")
+MAX_BATCH_TOKENS = typer.Option(
+    None, "--max-batch-tokens", min=1, help="Tokens per forward pass, padding included (default: from the device)."
+)
+MEMO_BUDGET = typer.Option(
+    None, "--memo-budget", min=0.0, help="GiB the steps shared by plans may keep (default: 1/4 of the free memory)."
+)
+
+
+def _placement(device: str, dtype: str, device_map: str | None, attn: str | None) -> dict:
+    """The model's placement, checked before anything loads, as `load_model` keyword arguments."""
+    from dataclasses import asdict
+
+    from painters.devices import Placement
+
+    return asdict(Placement(device, dtype, device_map, attn).check())
 
 
 @app.command()
-def layers(model: str = MODEL) -> None:
-    """Describe a model: architecture, number of layers, hidden size, parameters."""
-    from painters.models import describe, load_model
+def layers(
+    model: str = MODEL,
+    plan: str = typer.Option("full", "--plan", help="The plan whose cost to estimate (plan text or variant:k=v)."),
+    device: str = DEVICE,
+    dtype: str = DTYPE,
+    device_map: str | None = DEVICE_MAP,
+) -> None:
+    """Describe a model (architecture, layers, hidden size, parameters) and what a plan will cost on the device.
 
-    loaded, _ = load_model(model)
-    for key, value in describe(loaded).items():
+    Only the model's config is read: its weights are neither loaded nor allocated.
+    """
+    from painters.models import describe, empty_model
+
+    placement = _placement(device, dtype, device_map, None)
+    empty = empty_model(model)
+    facts = {**describe(empty), **_cost(empty, plan_from_spec(plan, empty.config.num_hidden_layers), placement)}
+    for key, value in facts.items():
         typer.echo(f"{key:<14}{value}")
+
+
+def _cost(empty, chosen: Plan, placement: dict) -> dict[str, str]:
+    from painters.costs import plan_cost
+    from painters.devices import Placement
+
+    return plan_cost(empty, chosen, Placement(**placement))
 
 
 @app.command()
 def plan(
     name: str = typer.Argument(..., help=f"Variant: {', '.join(VARIANTS)}."),
-    num_layers: int = typer.Option(..., "--layers", help="Number of layers L of the model."),
+    num_layers: int | None = typer.Option(None, "--layers", help="Number of layers L of the model (or --model)."),
     n: int | None = typer.Option(None, "--n", help="Number of affected middle layers."),
     band: str | None = typer.Option(None, "--band", help="Explicit half-open band A:B instead of --n."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the shuffle variant (default 0)."),
     loops: int | None = typer.Option(None, "--loops", help="Loops of the looped_parallel variant (default 3)."),
     layer: int | None = typer.Option(None, "--layer", help="Layer I of skip_layer and swap."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Take L from this model and print the plan's cost on the device to stderr."
+    ),
+    device: str = DEVICE,
+    dtype: str = DTYPE,
+    device_map: str | None = DEVICE_MAP,
 ) -> None:
-    """Print the plan text of a variant of the paper's Figure 1."""
+    """Print the plan text of a variant of the paper's Figure 1 (with --model, also what it will cost)."""
+    if (num_layers is None) == (model is None):
+        raise PaintersError("give the number of layers with --layers L, or a model to read it from with --model M")
+    empty = None
+    if model is not None:
+        from painters.models import empty_model
+
+        placement = _placement(device, dtype, device_map, None)
+        empty = empty_model(model)
+        num_layers = empty.config.num_hidden_layers
     built = build_variant(
         name, num_layers, n=n, band=parse_band(band) if band is not None else None, seed=seed, loops=loops, layer=layer
     )
     typer.echo(str(built))
+    if empty is not None:
+        for key, value in _cost(empty, built, placement).items():
+            typer.echo(f"{key:<14}{value}", err=True)
 
 
 @app.command()
@@ -58,12 +115,16 @@ def generate(
     model: str = MODEL,
     plan: str = typer.Option("full", "--plan", help="Plan text (0-11,18-29) or variant:key=value,... (skip:n=6)."),
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Tokens to generate."),
+    device: str = DEVICE,
+    dtype: str = DTYPE,
+    device_map: str | None = DEVICE_MAP,
+    attn: str | None = ATTN,
 ) -> None:
     """Greedy continuation of a prompt under a plan, with the KV cache."""
     from painters.generation import greedy_continuation
     from painters.models import load_model
 
-    loaded, tokenizer = load_model(model)
+    loaded, tokenizer = load_model(model, **_placement(device, dtype, device_map, attn))
     chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
     typer.echo(f"plan: {chosen}", err=True)
     typer.echo(greedy_continuation(loaded, tokenizer, chosen, prompt, max_new_tokens))
@@ -90,6 +151,11 @@ def evaluate_command(
     learning_rate: float = typer.Option(5e-5, "--learning-rate", help="GLUE finetune: AdamW learning rate."),
     epochs: int = typer.Option(3, "--epochs", min=1, help="GLUE finetune: epochs."),
     train_batch_size: int = typer.Option(16, "--train-batch-size", min=1, help="GLUE finetune: batch size."),
+    max_batch_tokens: int | None = MAX_BATCH_TOKENS,
+    device: str = DEVICE,
+    dtype: str = DTYPE,
+    device_map: str | None = DEVICE_MAP,
+    attn: str | None = ATTN,
 ) -> None:
     """Score the model under a plan on benchmarks, as lm-eval-harness (or GLUE, for encoders) scores them."""
     from painters.evaluation import evaluate, format_table, summary_json
@@ -103,12 +169,14 @@ def evaluate_command(
     glue = GlueOptions(protocol, pooling, folds, seed, learning_rate, epochs, train_batch_size).check()
     if harness == "painters":
         names = [get_task(name).name for name in names]  # fail before loading the model
-    loaded, tokenizer = load_model(model)
+    loaded, tokenizer = load_model(model, **_placement(device, dtype, device_map, attn))
     chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
     if harness == "lm-eval":
         result = evaluate_with_lm_eval(loaded, tokenizer, chosen, names, limit=limit, batch_size=batch_size)
     else:
-        result = evaluate(loaded, tokenizer, chosen, names, limit, batch_size, data_dir, glue=glue)
+        result = evaluate(
+            loaded, tokenizer, chosen, names, limit, batch_size, data_dir, glue=glue, max_tokens=max_batch_tokens
+        )
     result["model"] = model
     typer.echo(format_table(result))
     if json_path is not None:
@@ -136,13 +204,18 @@ def similarity_command(
     batch_size: int = TEXT_BATCH,
     max_length: int = MAX_LENGTH,
     data_dir: Path | None = DATA_DIR,
+    device: str = DEVICE,
+    dtype: str = DTYPE,
+    device_map: str | None = DEVICE_MAP,
+    attn: str | None = ATTN,
 ) -> None:
     """Compare the hidden states of every two steps (cosine, CKA) and rate each layer's importance."""
     from painters.layer_importance import importance_table
     from painters.layer_similarity import similarity
     from painters.similarity_files import write_similarity
 
-    texts, loaded, tokenizer = _load_for_states(model, task, text_file, limit, data_dir)
+    placement = _placement(device, dtype, device_map, attn)
+    texts, loaded, tokenizer = _load_for_states(model, task, text_file, limit, data_dir, placement)
     chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
     result = similarity(loaded, tokenizer, texts, chosen, batch_size=batch_size, max_length=max_length, progress=True)
     typer.echo(f"plan: {result.plan} · {len(texts)} documents, {result.tokens} tokens", err=True)
@@ -159,6 +232,10 @@ def suggest(
     text_file: Path | None = TEXT_FILE,
     limit: int = TEXT_LIMIT,
     data_dir: Path | None = DATA_DIR,
+    device: str = DEVICE,
+    dtype: str = DTYPE,
+    device_map: str | None = DEVICE_MAP,
+    attn: str | None = ATTN,
 ) -> None:
     """Print the plan that drops the N layers a metric rates least important, ready for --plan.
 
@@ -169,7 +246,8 @@ def suggest(
     from painters.layer_similarity import similarity
 
     check_suggestion(metric, n)
-    texts, loaded, tokenizer = _load_for_states(model, task, text_file, limit, data_dir)
+    placement = _placement(device, dtype, device_map, attn)
+    texts, loaded, tokenizer = _load_for_states(model, task, text_file, limit, data_dir, placement)
     full = Plan.full(loaded.config.num_hidden_layers)
     check_suggestion(metric, n, len(full.units))
     result = similarity(loaded, tokenizer, texts, full, progress=True)
@@ -195,6 +273,12 @@ def sweep_command(
     data_dir: Path | None = DATA_DIR,
     protocol: str = PROTOCOL,
     pooling: str | None = POOLING,
+    max_batch_tokens: int | None = MAX_BATCH_TOKENS,
+    memo_budget: float | None = MEMO_BUDGET,
+    device: str = DEVICE,
+    dtype: str = DTYPE,
+    device_map: str | None = DEVICE_MAP,
+    attn: str | None = ATTN,
 ) -> None:
     """Evaluate every plan of a grid of variants on tasks into a results store; rerun to resume."""
     from painters.glue import GlueOptions
@@ -207,11 +291,15 @@ def sweep_command(
     task_names = [get_task(name.strip()).name for name in tasks.split(",") if name.strip()]
     if limit is not None and limit < 1:
         raise PaintersError(f"--limit {limit} is out of range: give a positive number of documents")
+    placement = _placement(device, dtype, device_map, attn)
     with Store(db) as store:
-        loaded, tokenizer = load_model(model)
+        loaded, tokenizer = load_model(model, **placement)
         points = grid(loaded.config.num_hidden_layers, names, ns, seeds, loop_values)
         glue = GlueOptions(protocol, pooling).check()
-        computed = sweep(loaded, tokenizer, model, points, task_names, store, limit, batch_size, data_dir, glue=glue)
+        computed = sweep(
+            loaded, tokenizer, model, points, task_names, store, limit, batch_size, data_dir, glue=glue,
+            max_tokens=max_batch_tokens, memo_bytes=_bytes(memo_budget),
+        )  # fmt: skip
     typer.echo(f"{computed} cells computed; results in {db}", err=True)
 
 
@@ -252,23 +340,37 @@ def paper(
     full: bool = typer.Option(False, "--full", help="The paper's whole grid, every document (for a GPU)."),
     limit: int | None = typer.Option(None, "--limit", help="Documents per task (default: 24, or all with --full)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Contexts per forward pass, at most."),
+    max_batch_tokens: int | None = MAX_BATCH_TOKENS,
+    memo_budget: float | None = MEMO_BUDGET,
+    device: str = DEVICE,
+    dtype: str = DTYPE,
+    device_map: str | None = DEVICE_MAP,
+    attn: str | None = ATTN,
 ) -> None:
     """The paper's study as one job: similarity, every variant, looped parallel, single layers, then the report."""
     from painters.paper import run_paper
 
     if limit is not None and limit < 1:
         raise PaintersError(f"--limit {limit} is out of range: give a positive number of documents")
+    placement = _placement(device, dtype, device_map, attn)
     folder = out if out is not None else Path(f"paper-{Path(model).name}")
-    typer.echo(run_paper(model, folder, full, limit, batch_size))
+    batching = {"batch_size": batch_size, "max_tokens": max_batch_tokens, "memo_bytes": _bytes(memo_budget)}
+    typer.echo(run_paper(model, folder, full, limit, placement=placement, **batching))
 
 
-def _load_for_states(model: str, task: str, text_file: Path | None, limit: int, data_dir: Path | None):
+def _bytes(gib: float | None) -> int | None:
+    return None if gib is None else int(gib * (1 << 30))
+
+
+def _load_for_states(
+    model: str, task: str, text_file: Path | None, limit: int, data_dir: Path | None, placement: dict
+):
     """The text (read first, so bad text options fail before the model loads), the model and its tokenizer."""
     from painters.models import load_model
     from painters.texts import load_texts
 
     texts = load_texts(None if text_file else task, text_file, limit, data_dir)
-    return (texts, *load_model(model))
+    return (texts, *load_model(model, **placement))
 
 
 def _check_eval_options(harness: str, names: list[str], limit: int | None, data_dir: Path | None) -> None:

@@ -55,8 +55,12 @@ def evaluate(
     data_dir: str | Path | None = None,
     progress: bool = True,
     glue: GlueOptions | None = None,
+    max_tokens: int | None = None,
 ) -> dict:
     """Scores of `model` under `plan` (None: unmodified) on `tasks`, with lm-eval's (or GLUE's) metric names.
+
+    A forward pass holds at most `batch_size` contexts and about `max_tokens` tokens (default: from the
+    model's device).
 
     Returns `{"model", "plan", "limit", "results": {task: {metric, metric_stderr, ...}},
     "samples": {task: [per-document record, or per-fold record for GLUE]}}`, and for GLUE tasks the
@@ -71,7 +75,8 @@ def evaluate(
     for item in data:
         unit, total = work(item)
         with tqdm(total=total, desc=item.task.name, unit=unit, disable=not progress) as bar:
-            samples[item.task.name] = run_task(model, tokenizer, item, [plan], batch_size, bar.update, glue)[plan]
+            runs = run_task(model, tokenizer, item, [plan], batch_size, bar.update, glue, max_tokens=max_tokens)
+            samples[item.task.name] = runs[plan]
     results = {item.task.name: summarise(item.task, samples[item.task.name]) for item in data}
     evaluation = {"model": model.config.name_or_path, "plan": str(plan), "limit": limit, "results": results}
     if all(item.task.kind == "classification" for item in data):
@@ -112,8 +117,13 @@ def run_task(
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
     glue: GlueOptions | None = None,
+    max_tokens: int | None = None,
+    memo_bytes: int | None = None,
 ) -> dict[Plan, list[dict]]:
-    """Records of a task under each plan; log-likelihood tasks run the plans' shared steps once."""
+    """Records of a task under each plan; log-likelihood tasks run the plans' shared steps once.
+
+    `max_tokens` and `memo_bytes` bound a forward pass and the shared steps kept (`plan_loglikelihoods`).
+    """
     task, rows = data.task, data.rows
     if task.kind == "classification":
         options, records = (glue or GlueOptions()).check(), {}
@@ -129,7 +139,7 @@ def run_task(
                 records[plan] = _run_gsm8k(model, tokenizer, rows, batch_size, progress)
         return records
     docs = [task.build(row) for row in rows]
-    scores = plan_loglikelihoods(model, tokenizer, docs, plans, batch_size, progress=progress)
+    scores = plan_loglikelihoods(model, tokenizer, docs, plans, batch_size, max_tokens, progress, memo_bytes)
     return {plan: [_record(task, doc, pairs) for doc, pairs in zip(docs, scores[plan], strict=True)] for plan in scores}
 
 

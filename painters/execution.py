@@ -8,7 +8,9 @@ slot, so repeated, reordered and looped layers never share cache entries.
 
 A parallel block becomes one slot per member, run one after another: each member reads the block's
 input, adds its output to the block's running sum and passes the input on; the last member returns
-the mean. Every member keeps its own cache slot, so cached generation under a parallel plan is exact.
+the mean. The sum is kept in float32 on the block input's device, whatever device each member runs on
+(accelerate may split a block over GPUs), and cast back once: in bfloat16 a running sum would lose
+most of a wide block's update. Every member keeps its own cache slot, so cached generation under a parallel plan is exact.
 """
 
 from __future__ import annotations
@@ -86,11 +88,11 @@ class LayerSlot(nn.Module):
         block = self._block
         if self._member == 0:
             block.input, block.total = hidden_states, None
-        output = self._call_layer(block.input, args, kwargs)
+        output = self._call_layer(block.input, args, kwargs).to(block.input.device, torch.float32)
         block.total = output if block.total is None else block.total + output
         if self._member < block.size - 1:
             return block.input
-        mean = block.total / block.size
+        mean = (block.total / block.size).to(block.input.dtype)
         block.input = block.total = None
         return mean
 

@@ -9,6 +9,7 @@ import torch
 from transformers import PreTrainedModel
 
 from painters.adapters import adapter_for
+from painters.devices import stored_tensor
 from painters.errors import PaintersError
 from painters.execution import PlannedLayers
 
@@ -17,13 +18,17 @@ _SAMPLES = 4096  # values read from each tensor: enough to tell checkpoints apar
 
 
 def model_fingerprint(model: PreTrainedModel) -> str:
-    """A digest of the model's architecture config and, per tensor, its name, shape, dtype and sampled values."""
+    """A digest of the model's architecture config and, per tensor, its name, shape, dtype and sampled values.
+
+    The values are read wherever they are stored (a GPU, the CPU, accelerate's offload), so a model gets
+    one fingerprint however it is placed; its dtype is part of it, as it changes the numbers.
+    """
     if isinstance(adapter_for(model.config.model_type).layer_list(model), PlannedLayers):
         raise PaintersError("fingerprint the model while no plan is applied: its state dict has slot keys")
     config = {k: v for k, v in model.config.to_dict().items() if k not in _LOCAL}
     sha = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
     for name, tensor in sorted(model.state_dict().items()):
-        flat = tensor.detach().reshape(-1)
+        flat = stored_tensor(model, name, tensor).detach().reshape(-1)
         sample = flat[:: max(1, flat.numel() // _SAMPLES)].to("cpu", torch.float64)
         sha.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
         sha.update(sample.numpy().tobytes())

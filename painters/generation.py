@@ -8,9 +8,11 @@ import torch
 from transformers import PreTrainedModel
 
 from painters.adapters import adapter_for, context_length
+from painters.devices import input_device
 from painters.errors import PaintersError
 from painters.execution import apply_plan
 from painters.plan import Plan
+from painters.scoring import encode
 
 
 def greedy_continuation(model: PreTrainedModel, tokenizer, plan: Plan, prompt: str, max_new_tokens: int = 32) -> str:
@@ -19,7 +21,7 @@ def greedy_continuation(model: PreTrainedModel, tokenizer, plan: Plan, prompt: s
         raise PaintersError(
             f"'{model.config.model_type}' is an encoder: generation needs a decoder model such as smollm2-135m"
         )
-    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    inputs = tokenizer(prompt, return_tensors="pt").to(input_device(model))
     with apply_plan(model, plan), torch.no_grad():
         output = model.generate(
             **inputs,
@@ -46,16 +48,15 @@ def greedy_texts(
     """
     pad = tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id
     keep = context_length(model.config) - max_new_tokens  # lm-eval cuts prompts from the left to fit
-    encoded = [tokenizer.encode(text)[-keep:] for text in prompts]
+    encoded = [encode(tokenizer, text)[-keep:] for text in prompts]
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))  # similar lengths together
     texts = [""] * len(prompts)
+    device = input_device(model)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         width = max(len(encoded[i]) for i in batch)
-        ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in batch], device=model.device)
-        mask = torch.tensor(
-            [[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch], device=model.device
-        )
+        ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in batch], device=device)
+        mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch], device=device)
         with torch.no_grad():
             output = model.generate(
                 input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,

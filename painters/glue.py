@@ -29,6 +29,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from transformers import PreTrainedModel
 
+from painters.devices import input_device
 from painters.errors import PaintersError
 from painters.execution import apply_plan
 from painters.plan import Plan
@@ -134,26 +135,26 @@ def embeddings(
 ) -> np.ndarray:
     """The pooled embedding of each row's sentence (or sentence pair, encoded as a pair) under `plan`."""
     with apply_plan(model, plan):
-        pooled = [_pooled(model, encode_rows(tokenizer, task, batch, options.max_length, model.device), pooling)
+        pooled = [_pooled(model, encode_rows(tokenizer, task, batch, options.max_length, input_device(model)), pooling)
                   for batch in _chunks(rows, options.batch_size)]  # fmt: skip
     return torch.cat(pooled).float().cpu().numpy()
 
 
 def _finetuned(model, tokenizer, task, data, labels, plan, pooling, options):
     def inputs(batch: np.ndarray) -> dict:
-        return encode_rows(tokenizer, task, [data[i] for i in batch], options.max_length, model.device)
+        return encode_rows(tokenizer, task, [data[i] for i in batch], options.max_length, input_device(model))
 
     def predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
         torch.manual_seed(options.seed)
         encoder = copy.deepcopy(model)  # the caller's weights stay as they are
-        head = nn.Linear(model.config.hidden_size, int(labels.max()) + 1).to(model.device)
+        head = nn.Linear(model.config.hidden_size, int(labels.max()) + 1).to(input_device(model))
         with apply_plan(encoder, plan):
             optimizer = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=options.learning_rate)
             order = torch.Generator().manual_seed(options.seed)
             encoder.train()
             for _ in range(options.epochs):
                 for batch in _chunks(train[torch.randperm(len(train), generator=order).numpy()], options.batch_size):
-                    target = torch.tensor(labels[batch], device=model.device)
+                    target = torch.tensor(labels[batch], device=input_device(model))
                     loss = nn.functional.cross_entropy(head(_pooled(encoder, inputs(batch), pooling)), target)
                     optimizer.zero_grad()
                     loss.backward()
@@ -174,7 +175,8 @@ def encode_rows(tokenizer, task: Task, rows: list[dict], max_length: int, device
 
 
 def _pooled(model: PreTrainedModel, inputs: dict, pooling: str) -> torch.Tensor:
-    hidden = model.base_model(**inputs).last_hidden_state
+    """The pooled embedding in float32 (a probe or head needs no more, a bfloat16 mean over tokens needs it)."""
+    hidden = model.base_model(**inputs).last_hidden_state.to(inputs["input_ids"].device, torch.float32)
     if pooling == "cls":
         return hidden[:, 0]
     mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)

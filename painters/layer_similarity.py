@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from transformers import PreTrainedModel
 
+from painters.devices import statistics_device
 from painters.errors import PaintersError
 from painters.execution import resolve_plan
 from painters.plan import Plan
@@ -40,20 +41,21 @@ class StateStatistics:
         self._pending: list[torch.Tensor] = []  # tokens not yet in a full CKA minibatch
 
     def add(self, states: torch.Tensor) -> None:
-        """Add one batch of real tokens' states."""
+        """Add one batch of real tokens' states: computed where they are, summed in float64 on the CPU."""
+        states = states.to(statistics_device(states.device))
         if self._cosine is None:
             size = states.shape[0]
             self._cosine, self._angular, self._hsic = (torch.zeros(size, size, dtype=torch.float64) for _ in range(3))
         for chunk in states.split(COSINE_TOKENS, dim=1):
             cosines = token_cosines(chunk.double())  # float64: arccos near 1 needs the digits
-            self._cosine += cosines.sum(0)
-            self._angular += (cosines.clamp(-1, 1).arccos() / math.pi).sum(0)
+            self._cosine += cosines.sum(0).cpu()
+            self._angular += (cosines.clamp(-1, 1).arccos() / math.pi).sum(0).cpu()
         self.tokens += states.shape[1]
         self._pending.append(states)
         pending = torch.cat(self._pending, dim=1)
         full = pending.shape[1] // self._cka_tokens * self._cka_tokens
         for start in range(0, full, self._cka_tokens):
-            self._hsic += self._cka_tokens * unbiased_hsic(pending[:, start : start + self._cka_tokens])
+            self._hsic += self._cka_tokens * unbiased_hsic(pending[:, start : start + self._cka_tokens]).cpu()
         self._pending = [pending[:, full:]]
 
     def cosine(self) -> np.ndarray:
@@ -69,7 +71,7 @@ class StateStatistics:
         hsic = self._checked(self._hsic).clone()
         rest = torch.cat(self._pending, dim=1)
         if rest.shape[1] >= _MIN_CKA_TOKENS:
-            hsic += rest.shape[1] * unbiased_hsic(rest)
+            hsic += rest.shape[1] * unbiased_hsic(rest).cpu()
         elif self.tokens < _MIN_CKA_TOKENS:
             raise PaintersError(f"CKA needs at least {_MIN_CKA_TOKENS} tokens, got {self.tokens}: give more text")
         scale = hsic.diagonal().sqrt()

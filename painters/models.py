@@ -15,33 +15,74 @@ import tempfile
 from pathlib import Path
 
 import torch
+from accelerate import init_empty_weights
 from safetensors.torch import save_model
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from painters.adapters import adapter_for
+from painters.devices import DTYPES, Placement
 from painters.embedded import EMBEDDED, ModelError, cache_root, embedded_path
 from painters.hub import hub_available
 
 
 def load_model(
     name: str,
-    dtype: torch.dtype = torch.float32,
-    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = "auto",
+    device: str | torch.device = "auto",
     cache_dir: str | Path | None = None,
+    device_map: str | None = None,
+    attn: str | None = None,
 ) -> tuple[PreTrainedModel, object]:
-    """Load `(model, tokenizer)` in eval mode from an embedded name, a folder, a .gguf file or a hub id."""
-    source = _resolve(name)
-    if source.suffix == ".gguf":
-        source = dequantized(source, cache_dir)
-    options = {} if source.exists() else _hub_options()
+    """Load `(model, tokenizer)` in eval mode from an embedded name, a folder, a .gguf file or a hub id.
+
+    The weights load straight into their device and dtype (`painters.devices.Placement`: `auto` is the
+    GPU in bfloat16 when there is one, else float32 on the CPU); `device_map` lets accelerate spread
+    the model over every GPU, then CPU and disk.
+    """
+    placement = Placement(_name(device), _dtype_name(dtype), device_map, attn).check()
+    source, options = _source(name, cache_dir)
     try:
-        config = AutoConfig.from_pretrained(str(source), **options)
-        auto = AutoModel if adapter_for(config.model_type).encoder else AutoModelForCausalLM
-        model = auto.from_pretrained(str(source), dtype=dtype, **options)
+        auto = _auto_class(AutoConfig.from_pretrained(str(source), **options))
+        offload = cache_root(cache_dir) / "offload"
+        model = auto.from_pretrained(str(source), **placement.load_options(offload), **options)
         tokenizer = AutoTokenizer.from_pretrained(str(source), **options)
     except OSError as error:
         raise ModelError(_not_found(name, source, options, error)) from None
-    return model.to(device).eval(), tokenizer
+    return model.eval(), tokenizer
+
+
+def empty_model(name: str, cache_dir: str | Path | None = None) -> PreTrainedModel:
+    """The model's architecture on the meta device: its shapes and config, no weights read or allocated."""
+    source, options = _source(name, cache_dir)
+    try:
+        config = AutoConfig.from_pretrained(str(source), **options)
+    except OSError as error:
+        raise ModelError(_not_found(name, source, options, error)) from None
+    with init_empty_weights():
+        model = _auto_class(config).from_config(config)
+    model.tie_weights()  # as from_pretrained does: a tied head is not a second matrix
+    return model
+
+
+def _source(name: str, cache_dir: str | Path | None) -> tuple[Path, dict]:
+    """Where the model's files are, and the hub options to read them with."""
+    source = _resolve(name)
+    if source.suffix == ".gguf":
+        source = dequantized(source, cache_dir)
+    return source, {} if source.exists() else _hub_options()
+
+
+def _auto_class(config) -> type:
+    return AutoModel if adapter_for(config.model_type).encoder else AutoModelForCausalLM
+
+
+def _name(device: str | torch.device) -> str:
+    return str(device) if isinstance(device, torch.device) else device
+
+
+def _dtype_name(dtype: str | torch.dtype) -> str:
+    names = {value: key for key, value in DTYPES.items()}
+    return names.get(dtype, str(dtype)) if isinstance(dtype, torch.dtype) else dtype
 
 
 def dequantized(gguf: Path, cache_dir: str | Path | None = None) -> Path:

@@ -81,9 +81,20 @@ def _spread(num_layers: int) -> list[int]:
 
 
 def run_paper(
-    model_name: str, out: str | Path, full: bool = False, limit: int | None = None, batch_size: int = 32
+    model_name: str,
+    out: str | Path,
+    full: bool = False,
+    limit: int | None = None,
+    batch_size: int = 32,
+    max_tokens: int | None = None,
+    memo_bytes: int | None = None,
+    placement: dict | None = None,
 ) -> Path:
-    """Run the study on `model_name` into `out` (results.db, similarity files, report); returns index.html."""
+    """Run the study on `model_name` into `out` (results.db, similarity files, report); returns index.html.
+
+    `placement` holds `load_model`'s device, dtype, device_map and attn; `max_tokens` and `memo_bytes`
+    bound a forward pass and the steps plans share (default: from the device).
+    """
     from painters.adapters import adapter_for
     from painters.fingerprints import model_fingerprint
     from painters.layer_importance import importance_table
@@ -96,7 +107,7 @@ def run_paper(
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = load_model(model_name)
+    model, tokenizer = load_model(model_name, **(placement or {}))
     encoder = adapter_for(model.config.model_type).encoder
     plan_study = study(model.config.num_hidden_layers, full, limit, encoder)
     fingerprint = model_fingerprint(model)
@@ -109,5 +120,8 @@ def run_paper(
             store.put_matrix(fingerprint, str(result.plan), "cosine", source, result.cosine.to_csv())
         for part in plan_study.parts:
             points = grid(model.config.num_hidden_layers, part.variants, part.ns, part.seeds, list(part.loops))
-            sweep(model, tokenizer, model_name, points, part.tasks, store, part.limit, batch_size)
+            sweep(
+                model, tokenizer, model_name, points, part.tasks, store, part.limit, batch_size,
+                max_tokens=max_tokens, memo_bytes=memo_bytes,
+            )  # fmt: skip
         return report(store, folder)

@@ -18,14 +18,14 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from painters.adapters import adapter_for, context_length
+from painters.devices import input_device, memo_budget, tokens_per_pass
 from painters.errors import PaintersError
 from painters.execution import apply_plan
 from painters.plan import Plan
 from painters.prefix_memo import PrefixMemo, shared_steps, sharing_order
 from painters.tasks import Doc
 
-MAX_TOKENS = 1024  # tokens per forward pass, padding included: past ~256 a CPU runs at full speed
-PASS_COST = 128  # what one more forward pass costs on a CPU, in tokens of work (it streams all weights)
+PASS_COST = 8  # one more forward pass costs about 1/PASS_COST of a full pass's tokens of work (it streams all weights)
 
 
 @dataclass
@@ -42,17 +42,31 @@ class _Group:
     targets: list[tuple[int, int]] = field(default_factory=list)  # (doc index, pair index)
 
 
+def encode(tokenizer, text: str) -> list[int]:
+    """lm-eval's `tok_encode`: the tokenizer's own special tokens (a BOS, for Llama's), unless the text starts with BOS."""
+    prefix = tokenizer.decode(prefix_token(tokenizer))
+    return tokenizer.encode(text, add_special_tokens=not (prefix and text.startswith(prefix)))
+
+
+def prefix_token(tokenizer) -> int:
+    """What stands for an empty context, as in lm-eval: the BOS token, else EOS."""
+    return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+
+
 def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """lm-eval's split of a (context, continuation) pair into tokens; an empty context is the BOS (else EOS) token."""
+    """lm-eval's split of a (context, continuation) pair into tokens; an empty context is the prefix token."""
     if not context:
-        prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-        context_tokens, continuation_tokens = [prefix], tokenizer.encode(continuation)
+        prefix, continuation_tokens = prefix_token(tokenizer), tokenizer.encode(continuation, add_special_tokens=False)
+        if continuation_tokens and continuation_tokens[0] == prefix:  # the continuation brings its own
+            context_tokens, continuation_tokens = continuation_tokens[:1], continuation_tokens[1:]
+        else:
+            context_tokens = [prefix]
     else:
         spaces = len(context) - len(context.rstrip())
         if spaces:
             context, continuation = context[:-spaces], context[-spaces:] + continuation
-        whole = tokenizer.encode(context + continuation)
-        context_tokens = tokenizer.encode(context)
+        whole = encode(tokenizer, context + continuation)
+        context_tokens = encode(tokenizer, context)
         continuation_tokens = whole[len(context_tokens) :]
     if not continuation_tokens:
         raise PaintersError(f"continuation {continuation!r} encodes to no tokens: there is nothing to score")
@@ -70,14 +84,15 @@ def loglikelihoods(
     tokenizer,
     docs: list[Doc],
     batch_size: int = 32,
-    max_tokens: int = MAX_TOKENS,
+    max_tokens: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[list[tuple[float, bool]]]:
     """For each doc, (log-likelihood, is-greedy) of each of its pairs; `progress(n)` after n pairs are done.
 
-    A forward pass takes up to `batch_size` contexts and about `max_tokens` tokens, padding included.
+    A forward pass takes up to `batch_size` contexts and about `max_tokens` tokens, padding included
+    (default: what the model's device needs to run at full speed, `painters.devices.tokens_per_pass`).
     """
-    results = _empty(docs)
+    results, max_tokens = _empty(docs), max_tokens or tokens_per_pass(input_device(model))
     for batch in _batches(_groups(tokenizer, docs, context_length(model.config)), batch_size, max_tokens):
         _fill(results, batch, _score_batch(model, batch, max_tokens))
         if progress is not None:
@@ -91,14 +106,19 @@ def plan_loglikelihoods(
     docs: list[Doc],
     plans: list[Plan],
     batch_size: int = 32,
-    max_tokens: int = MAX_TOKENS,
+    max_tokens: int | None = None,
     progress: Callable[[int], None] | None = None,
+    memo_bytes: int | None = None,
 ) -> dict[Plan, list[list[tuple[float, bool]]]]:
     """`loglikelihoods` under each of `plans`, equal to running them one by one, but every batch runs the
-    layer steps that plans share once (`painters.prefix_memo`). `progress(n)` counts pairs x plans."""
-    order = sharing_order(plans)
-    results = {plan: _empty(docs) for plan in order}
-    memo = PrefixMemo(adapter_for(model.config.model_type)) if len(order) > 1 else None  # one plan shares nothing
+    layer steps that plans share once (`painters.prefix_memo`, which keeps at most `memo_bytes`, default
+    `painters.devices.memo_budget`). `progress(n)` counts pairs x plans."""
+    order, device = sharing_order(plans), input_device(model)
+    results, max_tokens = {plan: _empty(docs) for plan in order}, max_tokens or tokens_per_pass(device)
+    memo = None  # one plan shares nothing
+    if len(order) > 1:
+        budget = memo_budget(device) if memo_bytes is None else memo_bytes
+        memo = PrefixMemo(adapter_for(model.config.model_type), budget)
     for batch in _batches(_groups(tokenizer, docs, context_length(model.config)), batch_size, max_tokens):
         for plan, following in zip(order, [*order[1:], None], strict=True):
             if memo is not None:
@@ -164,7 +184,7 @@ def _common_prefix(sequences: list[list[int]]) -> int:
 @torch.no_grad()
 def _score_batch(model: PreTrainedModel, batch: list[_Group], max_tokens: int) -> list[list[tuple[float, bool]]]:
     """Encode the batch's contexts once (left-padded), then all continuations against their cached context."""
-    device = model.device
+    device = input_device(model)
     width = max(len(g.context) for g in batch)
     ids = torch.tensor([[0] * (width - len(g.context)) + g.context for g in batch], device=device)
     mask = torch.tensor([[0] * (width - len(g.context)) + [1] * len(g.context) for g in batch], device=device)
@@ -173,9 +193,10 @@ def _score_batch(model: PreTrainedModel, batch: list[_Group], max_tokens: int) -
     first = F.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each continuation's first token
 
     rows = [(g, tokens, scored) for g, group in enumerate(batch) for tokens, scored in group.rows]
-    first_tokens = torch.tensor([tokens[0] for _, tokens, _ in rows], device=device)
-    first_rows = first[torch.tensor([g for g, _, _ in rows], device=device)]
-    first_scored = torch.tensor([scored == len(tokens) for _, tokens, scored in rows], device=device)
+    on = first.device  # the output's device, which is the input's unless accelerate split the model
+    first_tokens = torch.tensor([tokens[0] for _, tokens, _ in rows], device=on)
+    first_rows = first[torch.tensor([g for g, _, _ in rows], device=on)]
+    first_scored = torch.tensor([scored == len(tokens) for _, tokens, scored in rows], device=on)
     loglik = first_rows.gather(-1, first_tokens[:, None]).squeeze(-1) * first_scored
     greedy = (first_rows.argmax(-1) == first_tokens) | ~first_scored
     for chunk in _similar_lengths(rows, max_tokens):
@@ -192,16 +213,16 @@ def _similar_lengths(rows: list[tuple[int, list[int], int]], max_tokens: int) ->
     """Indices of the rows longer than one token, in chunks of similar length.
 
     Continuations of one batch vary in length (PIQA's solutions, HellaSwag's endings), and padding them
-    all to the longest wastes work; but on a CPU every forward pass also streams all the weights, which
-    costs about PASS_COST tokens of work. Rows are sorted by length; a new chunk starts where the padding
-    it saves the remaining rows exceeds that cost, or where the chunk would exceed max_tokens.
+    all to the longest wastes work; but every forward pass also streams all the weights, which costs
+    about max_tokens / PASS_COST tokens of work. Rows are sorted by length; a new chunk starts where the
+    padding it saves the remaining rows exceeds that cost, or where the chunk would exceed max_tokens.
     """
     order = sorted((r for r, (_, tokens, _) in enumerate(rows) if len(tokens) > 1), key=lambda r: -len(rows[r][1]))
     chunks: list[list[int]] = []
     for i, r in enumerate(order):
         longest = len(rows[chunks[-1][0]][1]) - 1 if chunks else 0
         saved = (len(order) - i) * (longest + 1 - len(rows[r][1]))
-        if not chunks or saved > PASS_COST or (len(chunks[-1]) + 1) * longest > max_tokens:
+        if not chunks or saved > max_tokens // PASS_COST or (len(chunks[-1]) + 1) * longest > max_tokens:
             chunks.append([])
         chunks[-1].append(r)
     return chunks
@@ -210,7 +231,7 @@ def _similar_lengths(rows: list[tuple[int, list[int], int]], max_tokens: int) ->
 def _continuation_scores(model, rows, context_cache, context_mask) -> tuple[torch.Tensor, torch.Tensor]:
     """For each (group, tokens, scored) row: the log-likelihood of its scored tokens after the first, and
     whether each of them is the greedy choice."""
-    device = model.device
+    device = input_device(model)
     length = max(len(tokens) for _, tokens, _ in rows) - 1
     index = torch.tensor([g for g, _, _ in rows], device=device)
     cache = copy.deepcopy(context_cache)  # reorder_cache replaces the tensors of the layers it is given
@@ -221,10 +242,11 @@ def _continuation_scores(model, rows, context_cache, context_mask) -> tuple[torc
     mask = torch.cat([context_mask[index], torch.ones_like(ids)], dim=-1)  # right padding never reaches real tokens
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
     logprobs = F.log_softmax(out.logits.float(), dim=-1)
-    targets = torch.tensor([tokens[1:] + [0] * (length - len(tokens) + 1) for _, tokens, _ in rows], device=device)
-    step = torch.arange(length, device=device)[None, :]  # output i predicts token i + 1
-    ends = torch.tensor([len(tokens) - 1 for _, tokens, _ in rows], device=device)[:, None]
-    starts = torch.tensor([len(tokens) - 1 - scored for _, tokens, scored in rows], device=device)[:, None]
+    on = logprobs.device
+    targets = torch.tensor([tokens[1:] + [0] * (length - len(tokens) + 1) for _, tokens, _ in rows], device=on)
+    step = torch.arange(length, device=on)[None, :]  # output i predicts token i + 1
+    ends = torch.tensor([len(tokens) - 1 for _, tokens, _ in rows], device=on)[:, None]
+    starts = torch.tensor([len(tokens) - 1 - scored for _, tokens, scored in rows], device=on)[:, None]
     scored = (step >= starts) & (step < ends)
     chosen = logprobs.gather(-1, targets[..., None]).squeeze(-1)
     return (chosen * scored).sum(-1), ((logprobs.argmax(-1) == targets) | ~scored).all(-1)

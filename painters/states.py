@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from painters.adapters import adapter_for, context_length
+from painters.devices import input_device
 from painters.errors import PaintersError
 from painters.execution import apply_plan
 from painters.plan import Plan, members, unit_text
@@ -67,14 +68,15 @@ def token_states(
 
 
 def _batch_states(model: PreTrainedModel, plan: Plan, batch: list[list[int]], pad_id: int) -> torch.Tensor:
-    width = max(len(tokens) for tokens in batch)
-    ids = torch.tensor([tokens + [pad_id] * (width - len(tokens)) for tokens in batch], device=model.device)
-    mask = torch.tensor([[1] * len(tokens) + [0] * (width - len(tokens)) for tokens in batch], device=model.device)
+    """The batch's states, gathered on the input's device whichever device each step ran on."""
+    width, device = max(len(tokens) for tokens in batch), input_device(model)
+    ids = torch.tensor([tokens + [pad_id] * (width - len(tokens)) for tokens in batch], device=device)
+    mask = torch.tensor([[1] * len(tokens) + [0] * (width - len(tokens)) for tokens in batch], device=device)
     real = mask.bool()
     captured: list[torch.Tensor] = []
 
     def keep(hidden: torch.Tensor) -> None:
-        captured.append(hidden[real].float())
+        captured.append(hidden[real.to(hidden.device)].to(device, torch.float32))
 
     slots = adapter_for(model.config.model_type).layer_list(model)
     hooks = [slots[0].register_forward_pre_hook(lambda _, args, kwargs: keep(_hidden(args, kwargs)), with_kwargs=True)]

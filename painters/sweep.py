@@ -44,8 +44,13 @@ def sweep(
     data_dir=None,
     progress: bool = True,
     glue: GlueOptions | None = None,
+    max_tokens: int | None = None,
+    memo_bytes: int | None = None,
 ) -> int:
-    """Evaluate every distinct plan of `points` on every task not yet in `store`; returns the cells computed."""
+    """Evaluate every distinct plan of `points` on every task not yet in `store`; returns the cells computed.
+
+    `max_tokens` and `memo_bytes` bound a forward pass and the shared steps kept (default: from the device).
+    """
     check_fit(model, [get_task(task) for task in tasks])
     fingerprint = model_fingerprint(model)
     for point in points:
@@ -60,7 +65,8 @@ def sweep(
         for job in jobs:
             todo = list(job.cells)
             for start in range(0, len(todo), GROUP):
-                _run_group(model, tokenizer, name, job, todo[start : start + GROUP], store, batch_size, bar, glue)
+                group = todo[start : start + GROUP]
+                _run_group(model, tokenizer, name, job, group, store, bar, batch_size, glue, max_tokens, memo_bytes)
     return sum(len(job.cells) for job in jobs)
 
 
@@ -76,9 +82,11 @@ def _job(data: TaskData, plans: list[Plan], fingerprint: str, store: Store, limi
     return _Job(data, {plan: cell for plan, cell in cells.items() if not store.has(cell)})
 
 
-def _run_group(model, tokenizer, name: str, job: _Job, group: list[Plan], store: Store, batch_size: int, bar, glue):
+def _run_group(model, tokenizer, name: str, job: _Job, group: list[Plan], store: Store, bar, *options) -> None:
+    """Run a group of plans (`options`: run_task's batch size, glue, max_tokens, memo_bytes) and store its cells."""
     start = time.perf_counter()
-    records = run_task(model, tokenizer, job.data, group, batch_size, bar.update, glue)
+    batch_size, glue, max_tokens, memo_bytes = options
+    records = run_task(model, tokenizer, job.data, group, batch_size, bar.update, glue, max_tokens, memo_bytes)
     seconds = (time.perf_counter() - start) / len(group)
     for plan in group:
         summary = summarise(job.data.task, records[plan])

@@ -74,6 +74,8 @@ def sequential_error(model, inputs: dict, plan: Plan) -> tuple[float, float]:
 def parallel_error(model, inputs: dict, text: str, block: tuple[int, ...], after: int) -> float:
     """Max |input of the step after the plan's first block - mean of the block's members called directly|.
 
+    The mean is taken in float32 and cast back once to the model's dtype.
+
     `after` is the layer that runs right after the first block; every member must receive the same input.
     """
     layers = adapter_for(model.config.model_type).layer_list(model)
@@ -92,5 +94,5 @@ def parallel_error(model, inputs: dict, text: str, block: tuple[int, ...], after
             bound.arguments.pop(name, None)
         with torch.no_grad():
             direct.append(layer(*bound.args, **bound.kwargs))
-    mean = sum(direct[1:], direct[0]) / len(direct)
+    mean = (sum((d.float() for d in direct[1:]), direct[0].float()) / len(direct)).to(block_input.dtype)
     return (recorder.calls[len(block)]["input"] - mean).abs().max().item()

@@ -64,6 +64,12 @@ def test_plan_prints_the_plan_text(args, text):
         (["similarity", "--out", "o", "--task", "nope"], "error: unknown task 'nope'"),
         (["suggest", "--n", "2", "--metric", "bi"], "error: unknown metric 'bi': valid metrics are block_influence"),
         (["suggest", "--n", "0"], "error: --n 0 is out of range: drop at least 1 layer"),
+        (["eval", "--device", "cuda:99"], "error: --device cuda:99: this machine has"),
+        (["generate", "--prompt", "x", "--device", "npu"], "error: unknown --device 'npu': valid devices are auto"),
+        (["layers", "--dtype", "float8"], "error: unknown --dtype 'float8': valid dtypes are auto, float32"),
+        (["similarity", "--out", "o", "--device-map", "all"], "error: unknown --device-map 'all': valid maps"),
+        (["suggest", "--n", "2", "--attn", "flash"], "error: unknown --attn 'flash': valid kernels are sdpa"),
+        (["plan", "skip", "--n", "6"], "error: give the number of layers with --layers L, or a model"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(painters, args, message):
@@ -81,6 +87,18 @@ def test_layers_describes_the_embedded_models():
     assert "layers        6\n" in result.output
     assert "hidden size   384\n" in result.output
     assert "parameters    22,713,216\n" in result.output
+    assert "weights       0.08 GiB\n" in result.output  # float32 on this CPU
+    assert "KV cache      0.000 GiB per 1,000 tokens\n" in result.output  # an encoder keeps no cache
+
+
+@pytest.mark.slow
+def test_plan_with_a_model_reads_its_layers_and_prints_the_cost(painters):
+    result = painters("plan", "skip", "--n", "6", "--model", "smollm2-135m", "--dtype", "bfloat16")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "0-11,18-29\n"  # the cost goes to stderr, so $(painters plan ...) stays a plan
+    assert "layer calls   24\n" in result.stderr
+    assert "weights       0.25 GiB\n" in result.stderr  # 134,515,008 parameters in bfloat16
+    assert "KV cache      0.017 GiB per 1,000 tokens\n" in result.stderr  # 24 calls x 3 heads x 64 x 2 x 2 bytes
 
 
 @pytest.mark.slow
@@ -133,27 +151,6 @@ def test_similarity_writes_the_matrices_and_suggest_prints_a_plan(painters, tmp_
     assert too_many.stderr.strip().splitlines()[-1] == (
         "error: --n 30 is out of range: drop between 1 and 29 of the plan's steps"
     )
-
-
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory):
-    """A tiny random Llama with a small byte-level BPE tokenizer, saved as a model folder."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer, bpe.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>"])
-    bpe.train_from_iterator(["The quick brown fox jumps over the lazy dog. Question: Answer:"] * 10, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>")
-    tokenizer.save_pretrained(folder)
-    config = LlamaConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=6,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)  # fmt: skip
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
 
 
 SWEEP = ["--variants", "skip,reverse,parallel,middle_repeat", "--n", "1:4", "--tasks", "arc_easy,winogrande"]

@@ -108,3 +108,68 @@ def test_gsm8k_generations_and_answers_equal_lm_eval(tmp_path, painters_cache):
         assert mine["generation"] == strict["resps"][0][0]
         assert (mine["answer"], mine["answer_flexible"]) == (strict["filtered_resps"][0], flexible["filtered_resps"][0])
         assert (mine["exact_match"], mine["exact_match_flexible"]) == (strict["exact_match"], flexible["exact_match"])
+
+
+BF16_DOCS = 20
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("plan", [None, "0-11,18-29"])
+def test_bfloat16_predictions_equal_lm_eval_on_smollm(plan, tmp_path, painters_cache):
+    """In bfloat16 the log-likelihoods of two harnesses batching differently differ in the last bits of the
+    logits; every per-document prediction must still be the same."""
+    model, tokenizer = load_model("smollm2-135m", dtype="bfloat16", cache_dir=painters_cache)
+    ours = evaluate(model, tokenizer, plan, LOGLIKELIHOOD_TASKS, limit=BF16_DOCS, progress=False)
+    theirs = lm_eval_reference.run(model, tokenizer, plan or "0-29", LOGLIKELIHOOD_TASKS, tmp_path, BF16_DOCS, 8)
+    for name in LOGLIKELIHOOD_TASKS:
+        for mine, reference in zip(ours["samples"][name], theirs["samples"][name], strict=True):
+            for metric in TASKS[name].metrics:
+                if metric != "perplexity":
+                    assert mine[metric] == reference[metric], (name, metric, reference["doc_id"])
+
+
+BOS_DOCS = 3
+
+
+@pytest.fixture(scope="module")
+def bos_tokenizer(painters_cache):
+    """The embedded tokenizer made to add a BOS token, as Llama-2's and Gemma's do."""
+    model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
+    tokenizer.add_bos_token = True
+    assert tokenizer.encode("Hi")[0] == tokenizer.bos_token_id
+    return model, tokenizer
+
+
+def test_a_bos_tokenizer_encodes_every_request_as_lm_eval_does(lm_eval_tasks, bos_tokenizer):
+    from lm_eval.models.huggingface import HFLM
+
+    from painters.scoring import encode_pair
+
+    model, tokenizer = bos_tokenizer
+    harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1)
+    for name in LOGLIKELIHOOD_TASKS:
+        for instance in lm_eval_tasks[name].instances:
+            context, continuation = instance.arguments
+            theirs = (
+                ([harness.prefix_token_id], harness.tok_encode(continuation, add_special_tokens=False))
+                if context == ""
+                else harness._encode_pair(context, continuation)
+            )
+            assert encode_pair(tokenizer, context, continuation) == tuple(theirs), (name, context[-40:])
+    prompts = [instance.arguments[0] for instance in lm_eval_tasks["gsm8k"].instances[:BOS_DOCS]]
+    theirs, _ = harness.tok_batch_encode(prompts[:1])
+    assert theirs[0].tolist()[0] == tokenizer.bos_token_id
+    from painters.scoring import encode
+
+    assert encode(tokenizer, prompts[0]) == theirs[0].tolist()
+
+
+@pytest.mark.slow
+def test_a_bos_tokenizer_scores_equal_lm_eval(bos_tokenizer, tmp_path):
+    model, tokenizer = bos_tokenizer
+    ours = evaluate(model, tokenizer, None, LOGLIKELIHOOD_TASKS, limit=BOS_DOCS, progress=False)
+    theirs = lm_eval_reference.run(model, tokenizer, "0-29", LOGLIKELIHOOD_TASKS, tmp_path, BOS_DOCS, batch_size=8)
+    for name in LOGLIKELIHOOD_TASKS:
+        for mine, reference in zip(ours["samples"][name], theirs["samples"][name], strict=True):
+            their_lls = [ll for ll, _ in reference["filtered_resps"]]
+            assert all(close(a, b) for a, b in zip(mine["lls"], their_lls, strict=True)), (name, mine["lls"], their_lls)

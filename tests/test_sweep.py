@@ -12,7 +12,7 @@ from painters import Plan, apply_plan
 from painters.adapters import adapter_for
 from painters.errors import PaintersError
 from painters.grid import grid, parse_values, parse_variants
-from painters.prefix_memo import shared_steps, sharing_order
+from painters.prefix_memo import PrefixMemo, shared_steps, sharing_order
 from painters.results import COLUMNS, results_frame
 from painters.scoring import loglikelihoods, plan_loglikelihoods
 from painters.store import NONE, Cell, Label, Store, StoreError
@@ -50,6 +50,26 @@ def test_shared_steps_run_once_per_batch():
     assert calls[0] == calls[1] == passes  # in every plan, run once
     assert calls[2] == 2 * passes  # 0-2 shared by two plans; 3-2 starts another
     assert calls[5] == 3 * passes  # after the plans diverge, every plan runs its own
+
+
+@pytest.mark.parametrize("budget, kept", [(0, False), (1 << 30, True)])
+def test_the_memo_keeps_no_more_than_its_budget_and_the_numbers_stay(monkeypatch, budget, kept):
+    model, tokenizer = tiny_model("llama"), CharTokenizer()
+    held = []
+    call = PrefixMemo.call
+
+    def spy(self, *args):
+        output = call(self, *args)
+        held.append(self.bytes)
+        return output
+
+    monkeypatch.setattr(PrefixMemo, "call", spy)
+    bounded = plan_loglikelihoods(model, tokenizer, DOCS, PLANS, batch_size=2, max_tokens=64, memo_bytes=budget)
+    monkeypatch.setattr(PrefixMemo, "call", call)
+    assert (max(held) > 0) == kept
+    for plan in PLANS:
+        with apply_plan(model, plan):
+            assert bounded[plan] == loglikelihoods(model, tokenizer, DOCS, batch_size=2, max_tokens=64)
 
 
 def test_sharing_order_puts_plans_with_common_prefixes_together():

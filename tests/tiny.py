@@ -52,9 +52,13 @@ def tiny_model(model_type: str, seed: int = 0) -> PreTrainedModel:
 
 
 class CharTokenizer:
-    """A character-level tokenizer for the tiny models' 96-token vocabulary."""
+    """A character-level tokenizer for the tiny models' 96-token vocabulary (it adds no special tokens)."""
 
     bos_token_id = eos_token_id = 1
 
-    def encode(self, text):
+    def encode(self, text, add_special_tokens=True):
         return [3 + ord(char) % 90 for char in text]
+
+    def decode(self, ids):
+        """BOS as `<s>`; the lossy character codes as `?` (scoring only decodes the BOS)."""
+        return "".join("<s>" if i == 1 else "?" for i in ([ids] if isinstance(ids, int) else ids))

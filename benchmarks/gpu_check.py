@@ -1,0 +1,204 @@
+"""The GPU check: painters' exactness on CUDA in bfloat16, a two-GPU split, and prefill speed per plan.
+
+    python benchmarks/gpu_check.py --shape llama2-7b         # random weights of Llama-2-7B's shape: no download
+    python benchmarks/gpu_check.py --model /path/to/model    # a real checkpoint (folder or hub id)
+    python benchmarks/gpu_check.py --shape tiny --device cpu # a dry run of every check on a CPU
+
+One JSON line per check. Exactness checks: the full plan is bitwise equal to the plain model; cached
+greedy generation equals recomputation under every variant; with two or more GPUs, the model split over
+two of them (accelerate) gives the single GPU's logits under the full plan and a parallel plan whose
+block crosses the split. Speed: prefill tokens/s of the plain model, the full plan, skip:n=8 and
+parallel:n=8 (n shrinks for small models), with the model FLOPs utilisation against the GPU's peak
+bfloat16 FLOP/s. Exit code 0 only when every exactness check holds. It finishes in a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import torch
+from transformers import AutoModelForCausalLM, LlamaConfig
+
+from painters import Plan, apply_plan, load_model
+from painters.devices import synchronize
+from painters.variants import VARIANTS, options_of
+
+SHAPES = {
+    "llama2-7b": dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                      num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096),
+    "smollm2-135m": dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                         num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
+                         tie_word_embeddings=True),
+    "tiny": dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=12,
+                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024),
+}  # fmt: skip
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "H800": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
+
+
+def report(check: str, **fields) -> dict:
+    line = {"check": check, **fields}
+    print(json.dumps(line), flush=True)
+    return line
+
+
+def build(args: argparse.Namespace) -> torch.nn.Module:
+    """The model in bfloat16 on the device: a real checkpoint, or random weights of a named shape."""
+    if args.model:
+        return load_model(args.model, dtype="bfloat16", device=args.device)[0]
+    torch.manual_seed(0)
+    config = LlamaConfig(**SHAPES[args.shape])
+    with torch.device(args.device):
+        return AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).eval()
+
+
+def variant(name: str, layers: int, n: int) -> Plan:
+    options = {"n": n, "seed": 0, "loops": 2, "layer": layers // 2}
+    return Plan.variant(name, num_layers=layers, **{k: v for k, v in options.items() if k in options_of(name)})
+
+
+@torch.no_grad()
+def logits(model, ids: torch.Tensor) -> torch.Tensor:
+    return model(input_ids=ids).logits
+
+
+@torch.no_grad()
+def greedy(model, ids: torch.Tensor, use_cache: bool, tokens: int = 8) -> torch.Tensor:
+    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens,
+                         min_new_tokens=tokens, do_sample=False, use_cache=use_cache, pad_token_id=0)  # fmt: skip
+    return out[:, ids.shape[1] :]
+
+
+def check_full_plan(model, ids: torch.Tensor) -> bool:
+    plain = logits(model, ids)
+    with apply_plan(model, None):
+        planned = logits(model, ids)
+    equal = torch.equal(plain, planned)
+    report("full_plan_bitwise", ok=equal, max_abs_diff=(plain - planned).abs().max().item())
+    return equal
+
+
+def check_generation(model, ids: torch.Tensor, layers: int, n: int) -> bool:
+    ok = True
+    for name in VARIANTS:
+        plan = variant(name, layers, n)
+        with apply_plan(model, plan):
+            cached, recomputed = greedy(model, ids, True), greedy(model, ids, False)
+        equal = torch.equal(cached, recomputed)
+        ok &= equal
+        report("cached_generation", variant=name, plan=str(plan), ok=equal, cached=cached[0].tolist(),
+               recomputed=recomputed[0].tolist())  # fmt: skip
+    return ok
+
+
+def check_split(args, model, ids: torch.Tensor, layers: int, n: int) -> bool:
+    """The model over two GPUs, split inside the parallel block, against the same weights on one."""
+    if args.device == "cpu" or torch.cuda.device_count() < 2:
+        report("two_gpu_split", skipped=f"{torch.cuda.device_count()} CUDA device(s): needs 2")
+        return True
+    from accelerate import dispatch_model
+
+    half = layers // 2
+    device_map = {"model.embed_tokens": 0, "model.rotary_emb": 0, "model.norm": 1, "lm_head": 1}
+    device_map.update({f"model.layers.{i}": 0 if i < half else 1 for i in range(layers)})
+    plans = [None, variant("parallel", layers, n)]
+    expected = []
+    for plan in plans:
+        with apply_plan(model, plan):
+            expected.append(logits(model, ids))
+    split = dispatch_model(model, device_map=device_map)
+    ok = True
+    for plan, single in zip(plans, expected, strict=True):
+        with apply_plan(split, plan) as handle:
+            got = logits(split, ids).to(single.device)
+        equal = torch.equal(got, single)
+        ok &= equal
+        report("two_gpu_split", plan=str(handle.plan), ok=equal, max_abs_diff=(got - single).abs().max().item())
+    return ok
+
+
+def prefill_speed(args, model, layers: int, n: int) -> None:
+    """Tokens/s of one batch's forward pass per plan (the median of `--repeats`), and the FLOPs utilisation."""
+    config = model.config
+    ids = torch.randint(3, config.vocab_size, (args.batch, args.tokens), device=args.device)
+    plans = {"plain": "plain", "full": None, f"skip:n={n}": variant("skip", layers, n),
+             f"parallel:n={n}": variant("parallel", layers, n)}  # fmt: skip
+    peak = peak_flops(args)
+    plain_speed = None
+    for label, plan in plans.items():
+        seconds = timed(model, ids, plan, args)
+        speed = args.batch * args.tokens / seconds
+        plain_speed = plain_speed or speed
+        calls = layers if plan in ("plain", None) else len(plan.layers())
+        flops = forward_flops(model, calls, args.tokens) * args.batch / seconds
+        report("prefill", plan=label, tokens_per_s=round(speed), ratio_to_plain=round(speed / plain_speed, 3),
+               tflops=round(flops / 1e12, 1), mfu=None if peak is None else round(flops / peak, 3),
+               batch=args.batch, tokens=args.tokens)  # fmt: skip
+
+
+def timed(model, ids: torch.Tensor, plan, args) -> float:
+    times = []
+    device = torch.device(args.device)
+    for _ in range(args.repeats + 1):  # the first is a warm-up
+        synchronize(device)
+        start = time.perf_counter()
+        if plan == "plain":
+            logits(model, ids)
+        else:
+            with apply_plan(model, plan):
+                logits(model, ids)
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return sorted(times[1:])[len(times[1:]) // 2]
+
+
+def forward_flops(model, layer_calls: int, tokens: int) -> float:
+    """FLOPs of one sequence's forward pass: 2 per weight per token in the layer calls and the head, plus
+    causal attention's scores and weighted sums (2 * 2 * tokens^2 / 2 * hidden per layer call)."""
+    config = model.config
+    per_layer = sum(p.numel() for p in model.model.layers[0].parameters())
+    head = config.vocab_size * config.hidden_size
+    return 2 * tokens * (per_layer * layer_calls + head) + 2 * tokens * tokens * config.hidden_size * layer_calls
+
+
+def peak_flops(args) -> float | None:
+    if args.peak_tflops:
+        return args.peak_tflops * 1e12
+    if args.device == "cpu":
+        return None
+    name = torch.cuda.get_device_name(torch.device(args.device))
+    return next((tflops * 1e12 for key, tflops in PEAK_BF16_TFLOPS.items() if key in name), None)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shape", choices=list(SHAPES), default="llama2-7b")
+    parser.add_argument("--model", help="A real model (folder or hub id) instead of random weights of --shape.")
+    parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N, or cpu for a dry run.")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=1024, help="Prompt tokens per sequence for the prefill timing.")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--peak-tflops", type=float, help="The device's peak bf16 TFLOP/s (default: by its name).")
+    args = parser.parse_args()
+    if args.device != "cpu" and not torch.cuda.is_available():
+        report("cuda", skipped="no CUDA device: nothing to check (use --device cpu for a dry run)")
+        return 0
+    where = torch.cuda.get_device_name(torch.device(args.device)) if args.device != "cpu" else "cpu"
+    report("device", device=args.device, name=where, cuda_devices=torch.cuda.device_count(), torch=torch.__version__)
+    model = build(args)
+    layers = model.config.num_hidden_layers
+    n = min(8, layers - 4)
+    torch.manual_seed(1)
+    ids = torch.randint(3, model.config.vocab_size, (2, 16), device=args.device)
+    ok = check_full_plan(model, ids)
+    ok &= check_generation(model, ids, layers, n)
+    prefill_speed(args, model, layers, n)
+    ok &= check_split(args, model, ids, layers, n)
+    report("summary", ok=ok)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
