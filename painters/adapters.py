@@ -102,6 +102,14 @@ def sliding_window(config, layer: int) -> int | None:
     return None
 
 
+def has_sliding_window(config) -> bool:
+    """Whether any layer attends through a sliding window (Gemma 3's local layers, Mistral's window)."""
+    types = getattr(config, "layer_types", None)
+    if types is not None:
+        return "sliding_attention" in types
+    return getattr(config, "sliding_window", None) is not None
+
+
 def context_length(config) -> int:
     """How many positions the model takes, read as lm-eval-harness reads it (2048 when the config is silent)."""
     for name in ("n_positions", "max_position_embeddings", "n_ctx"):

@@ -32,6 +32,9 @@ ATTN = typer.Option(None, "--attn", help="Attention kernel: sdpa, eager or flash
 MAX_BATCH_TOKENS = typer.Option(
     None, "--max-batch-tokens", min=1, help="Tokens per forward pass, padding included (default: from the device)."
 )
+SKIP_GENERATION = typer.Option(
+    False, "--skip-generation", help="GSM8K: score only the reference solution's log-likelihood (gold_ll), no generation."
+)
 MEMO_BUDGET = typer.Option(
     None, "--memo-budget", min=0.0, help="GiB the steps shared by plans may keep (default: 1/4 of the free memory)."
 )
@@ -152,6 +155,7 @@ def evaluate_command(
     epochs: int = typer.Option(3, "--epochs", min=1, help="GLUE finetune: epochs."),
     train_batch_size: int = typer.Option(16, "--train-batch-size", min=1, help="GLUE finetune: batch size."),
     max_batch_tokens: int | None = MAX_BATCH_TOKENS,
+    skip_generation: bool = SKIP_GENERATION,
     device: str = DEVICE,
     dtype: str = DTYPE,
     device_map: str | None = DEVICE_MAP,
@@ -175,8 +179,9 @@ def evaluate_command(
         result = evaluate_with_lm_eval(loaded, tokenizer, chosen, names, limit=limit, batch_size=batch_size)
     else:
         result = evaluate(
-            loaded, tokenizer, chosen, names, limit, batch_size, data_dir, glue=glue, max_tokens=max_batch_tokens
-        )
+            loaded, tokenizer, chosen, names, limit, batch_size, data_dir, glue=glue, max_tokens=max_batch_tokens,
+            generate=not skip_generation,
+        )  # fmt: skip
     result["model"] = model
     typer.echo(format_table(result))
     if json_path is not None:
@@ -275,6 +280,7 @@ def sweep_command(
     pooling: str | None = POOLING,
     max_batch_tokens: int | None = MAX_BATCH_TOKENS,
     memo_budget: float | None = MEMO_BUDGET,
+    skip_generation: bool = SKIP_GENERATION,
     device: str = DEVICE,
     dtype: str = DTYPE,
     device_map: str | None = DEVICE_MAP,
@@ -298,7 +304,7 @@ def sweep_command(
         glue = GlueOptions(protocol, pooling).check()
         computed = sweep(
             loaded, tokenizer, model, points, task_names, store, limit, batch_size, data_dir, glue=glue,
-            max_tokens=max_batch_tokens, memo_bytes=_bytes(memo_budget),
+            max_tokens=max_batch_tokens, memo_bytes=_bytes(memo_budget), generate=not skip_generation,
         )  # fmt: skip
     typer.echo(f"{computed} cells computed; results in {db}", err=True)
 

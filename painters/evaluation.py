@@ -20,25 +20,36 @@ from painters.generation import greedy_texts
 from painters.glue import GlueOptions, classify
 from painters.metrics import aggregate, choice_scores
 from painters.plan import Plan
-from painters.scoring import plan_loglikelihoods
+from painters.scoring import encode_pair, plan_loglikelihoods
 from painters.tasks import Doc, Task, get_task
 
 
 @dataclass(frozen=True)
 class TaskData:
-    """A task's documents: the split it is scored on and, for classification, a train split if one exists."""
+    """A task's documents: the split it is scored on and, for classification, a train split if one exists.
+
+    `generate` says whether a generation task generates (else only its reference solution is scored).
+    """
 
     task: Task
     rows: list[dict]
     train_rows: list[dict] | None = None
+    generate: bool = True
+
+    def fingerprint_inputs(self) -> dict:
+        """What decides the task's numbers besides the model and plan (the options of a GLUE protocol aside)."""
+        inputs = {"rows": self.rows, "train": self.train_rows}
+        return {**inputs, "generate": self.generate} if self.task.kind == "generate" else inputs
 
 
-def task_data(name: str, limit: int | None = None, data_dir: str | Path | None = None) -> TaskData:
+def task_data(
+    name: str, limit: int | None = None, data_dir: str | Path | None = None, generate: bool = True
+) -> TaskData:
     """The first `limit` documents of a task's split; classification tasks also get their train split, if any."""
     task = get_task(name)
     rows = load_docs(task.name, data_dir)[:limit]
     if task.kind != "classification":
-        return TaskData(task, rows)
+        return TaskData(task, rows, generate=generate)
     try:
         return TaskData(task, rows, load_docs(f"{task.name}_train", data_dir))
     except MissingDataError:
@@ -56,11 +67,12 @@ def evaluate(
     progress: bool = True,
     glue: GlueOptions | None = None,
     max_tokens: int | None = None,
+    generate: bool = True,
 ) -> dict:
     """Scores of `model` under `plan` (None: unmodified) on `tasks`, with lm-eval's (or GLUE's) metric names.
 
     A forward pass holds at most `batch_size` contexts and about `max_tokens` tokens (default: from the
-    model's device).
+    model's device). Without `generate`, GSM8K scores only its reference solution (`gold_ll`).
 
     Returns `{"model", "plan", "limit", "results": {task: {metric, metric_stderr, ...}},
     "samples": {task: [per-document record, or per-fold record for GLUE]}}`, and for GLUE tasks the
@@ -69,7 +81,7 @@ def evaluate(
     if limit is not None and limit < 1:
         raise PaintersError(f"limit={limit} is out of range: give a positive number of documents")
     check_fit(model, [get_task(name) for name in tasks])
-    data = [task_data(name, limit, data_dir) for name in tasks]
+    data = [task_data(name, limit, data_dir, generate) for name in tasks]
     plan = resolve_plan(model, plan)
     samples = {}
     for item in data:
@@ -104,8 +116,10 @@ def glue_score(summary: dict) -> float:
 
 def work(data: TaskData) -> tuple[str, int]:
     """The unit `run_task` reports progress in, and how many of them one plan takes."""
-    if data.task.kind in ("generate", "classification"):
+    if data.task.kind == "classification":
         return "doc", len(data.rows)
+    if data.task.kind == "generate":  # its solution's log-likelihood, then (maybe) its generation
+        return "doc", len(data.rows) * (1 + data.generate)
     return "pair", sum(len(data.task.build(row).pairs) for row in data.rows)
 
 
@@ -132,20 +146,29 @@ def run_task(
             if progress is not None:
                 progress(len(rows))
         return records
-    if task.kind == "generate":
-        records = {}
-        for plan in plans:
-            with apply_plan(model, plan):
-                records[plan] = _run_gsm8k(model, tokenizer, rows, batch_size, progress)
-        return records
     docs = [task.build(row) for row in rows]
-    scores = plan_loglikelihoods(model, tokenizer, docs, plans, batch_size, max_tokens, progress, memo_bytes)
-    return {plan: [_record(task, doc, pairs) for doc, pairs in zip(docs, scores[plan], strict=True)] for plan in scores}
+    scores = plan_loglikelihoods(
+        model, tokenizer, docs, plans, batch_size, max_tokens, progress, memo_bytes, shared_prefix=task.few_shot
+    )
+    records = {plan: [_record(task, doc, pairs) for doc, pairs in zip(docs, scores[plan], strict=True)] for plan in scores}
+    if task.kind == "generate":
+        lengths = [len(encode_pair(tokenizer, *doc.pairs[0])[1]) for doc in docs]
+        for plan in plans:
+            for record, length in zip(records[plan], lengths, strict=True):
+                record["gold_ll_per_token"] = record["gold_ll"] / length
+            if data.generate:
+                with apply_plan(model, plan):
+                    generated = _run_gsm8k(model, tokenizer, rows, batch_size, progress)
+                for record, generation in zip(records[plan], generated, strict=True):
+                    record.update(generation)
+    return records
 
 
 def _record(task: Task, doc: Doc, pairs: list[tuple[float, bool]]) -> dict:
     """One document's scores; `gold_ll` is the log-likelihood of the right answer, a smooth signal of damage."""
     lls = [ll for ll, _ in pairs]
+    if task.kind == "generate":  # the reference solution's log-likelihood; generation adds the rest
+        return {"lls": lls, "gold_ll": lls[0]}
     if task.kind == "multiple_choice":
         metrics = choice_scores(lls, doc.gold, doc.choice_lengths)
         return {"lls": lls, "gold": doc.gold, "gold_ll": lls[doc.gold], "chance": 1 / len(lls), **metrics}
@@ -171,8 +194,8 @@ def _run_gsm8k(
 def summarise(task: Task, records: list[dict]) -> dict[str, float]:
     """Each metric and its standard error, the chance level of `acc` and the number of documents."""
     summary: dict[str, float] = {}
-    extra = {"generate": ("exact_match_flexible",), "classification": ()}.get(task.kind, ("gold_ll",))
-    metrics = (*task.metrics, *extra)
+    extra = {"generate": ("exact_match_flexible", "gold_ll", "gold_ll_per_token"), "classification": ()}
+    metrics = [metric for metric in (*task.metrics, *extra.get(task.kind, ("gold_ll",))) if metric in records[0]]
     for metric in metrics:
         value, stderr = aggregate(metric, [record[metric] for record in records])
         summary[metric], summary[f"{metric}_stderr"] = value, stderr

@@ -2,6 +2,9 @@
 
 lm-eval's default `gsm8k` samples its few-shot examples from the train split, which does not ship
 offline; `gsm8k_cot`'s exemplars are fixed in its config, so its prompt is the same everywhere.
+
+A small model scores near 0 whatever the plan, so painters also scores the reference solution itself:
+its log-likelihood after the same 8-shot prompt (`gold_ll`, and per token), a smooth signal of damage.
 """
 
 from __future__ import annotations
@@ -67,6 +70,13 @@ def flexible_answer(text: str) -> str:
 
 def reference(answer: str) -> str:
     return answer.split("####")[-1].strip()
+
+
+def solution(answer: str) -> str:
+    """The dataset's worked answer in the exemplars' style: calculator annotations (`<<48/2=24>>`) removed,
+    lines joined by single spaces, and the final `#### N` written as `The answer is N.`"""
+    *steps, final = re.sub(r"<<[^>]*>>", "", answer).strip().split("\n")
+    return " ".join([*(step.strip() for step in steps), f"The answer is {reference(final)}."])
 
 
 def exact_match(prediction: str, gold: str) -> float:

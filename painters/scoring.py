@@ -5,6 +5,13 @@ continuation is the tail of the whole text's encoding), so the numbers agree to 
 shared where the results allow it: every continuation of a context (the choices of a multiple-choice
 question) is scored against one encoding of that context, through its KV cache, instead of
 re-encoding the context once per choice. Contexts are sorted by length and batched, so padding is small.
+
+That sharing is exact to float32 noise. In bfloat16 (or float16), where each layer rounds its output to
+8 (or 11) bits, a context run apart from its continuation rounds differently from the whole sequence,
+and so does a sequence padded to a longer one (the kernels' blocking changes), which moves
+log-likelihoods by ~0.1 and flips predictions near ties. So there each row runs as one whole unpadded
+sequence, batched only with rows of its own length, and its log-softmax and sum are taken in the model's
+dtype: lm-eval's arithmetic, as lm-eval computes each request alone (at batch size 1).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from painters.adapters import adapter_for, context_length
+from painters.adapters import adapter_for, context_length, has_sliding_window
 from painters.devices import input_device, memo_budget, tokens_per_pass
 from painters.errors import PaintersError
 from painters.execution import apply_plan
@@ -86,15 +93,20 @@ def loglikelihoods(
     batch_size: int = 32,
     max_tokens: int | None = None,
     progress: Callable[[int], None] | None = None,
+    shared_prefix: bool = False,
 ) -> list[list[tuple[float, bool]]]:
     """For each doc, (log-likelihood, is-greedy) of each of its pairs; `progress(n)` after n pairs are done.
 
     A forward pass takes up to `batch_size` contexts and about `max_tokens` tokens, padding included
     (default: what the model's device needs to run at full speed, `painters.devices.tokens_per_pass`).
+    With `shared_prefix` (every context starts with the same few-shot prompt), the tokens all contexts
+    share run once per batch and every context continues from their KV cache.
     """
     results, max_tokens = _empty(docs), max_tokens or tokens_per_pass(input_device(model))
-    for batch in _batches(_groups(tokenizer, docs, context_length(model.config)), batch_size, max_tokens):
-        _fill(results, batch, _score_batch(model, batch, max_tokens))
+    prefix, groups = _groups(tokenizer, docs, model.config, shared_prefix)
+    score = _scorer(model)
+    for batch in _batches(groups, batch_size, max_tokens):
+        _fill(results, batch, score(model, prefix, batch, max_tokens))
         if progress is not None:
             progress(sum(len(g.targets) for g in batch))
     return results
@@ -109,6 +121,7 @@ def plan_loglikelihoods(
     max_tokens: int | None = None,
     progress: Callable[[int], None] | None = None,
     memo_bytes: int | None = None,
+    shared_prefix: bool = False,
 ) -> dict[Plan, list[list[tuple[float, bool]]]]:
     """`loglikelihoods` under each of `plans`, equal to running them one by one, but every batch runs the
     layer steps that plans share once (`painters.prefix_memo`, which keeps at most `memo_bytes`, default
@@ -119,12 +132,14 @@ def plan_loglikelihoods(
     if len(order) > 1:
         budget = memo_budget(device) if memo_bytes is None else memo_bytes
         memo = PrefixMemo(adapter_for(model.config.model_type), budget)
-    for batch in _batches(_groups(tokenizer, docs, context_length(model.config)), batch_size, max_tokens):
+    prefix, groups = _groups(tokenizer, docs, model.config, shared_prefix)
+    score = _scorer(model)
+    for batch in _batches(groups, batch_size, max_tokens):
         for plan, following in zip(order, [*order[1:], None], strict=True):
             if memo is not None:
                 memo.start_plan(plan, shared_steps(plan, following))
             with apply_plan(model, plan, memo):
-                _fill(results[plan], batch, _score_batch(model, batch, max_tokens))
+                _fill(results[plan], batch, score(model, prefix, batch, max_tokens))
             if progress is not None:
                 progress(sum(len(g.targets) for g in batch))
         if memo is not None:
@@ -156,21 +171,35 @@ def _batches(groups: list[_Group], batch_size: int, max_tokens: int) -> list[lis
     return batches
 
 
-def _groups(tokenizer, docs: list[Doc], max_length: int) -> list[_Group]:
-    """Each doc's pairs grouped by shared context prefix, longest context first (for `_batches`)."""
-    groups: dict[tuple[int, ...], _Group] = {}
-    for d, doc in enumerate(docs):
+def _groups(tokenizer, docs: list[Doc], config, shared_prefix: bool) -> tuple[list[int], list[_Group]]:
+    """The prefix every context shares (with `shared_prefix`; else none), and each doc's pairs after it
+    grouped by their own shared context prefix, longest context first (for `_batches`).
+
+    The shared prefix stops a token short of the shortest context: that token's output predicts a
+    continuation's first token. Sliding-window models share none: the padding between the prefix and a
+    shorter context would take places in the window.
+    """
+    max_length, shared_prefix = context_length(config), shared_prefix and not has_sliding_window(config)
+    encoded = []
+    for doc in docs:
         pairs = []
         for context, continuation in doc.pairs:
             context_tokens, continuation_tokens = encode_pair(tokenizer, context, continuation)
             pairs.append((truncate(context_tokens, continuation_tokens, max_length), continuation_tokens))
+        encoded.append(pairs)
+    contexts = [context for pairs in encoded for context, _ in pairs]
+    common = min(_common_prefix(contexts), min(map(len, contexts)) - 1) if shared_prefix and contexts else 0
+    groups: dict[tuple[int, ...], _Group] = {}
+    for d, pairs in enumerate(encoded):
+        pairs = [(context[common:], continuation) for context, continuation in pairs]
         shared = _common_prefix([context for context, _ in pairs])
         for p, (context, continuation) in enumerate(pairs):
             prefix = context[:shared] if shared else context
             group = groups.setdefault((d, *prefix), _Group(prefix))
             group.rows.append((context[len(prefix) :] + continuation, len(continuation)))
             group.targets.append((d, p))
-    return sorted(groups.values(), key=lambda g: (-len(g.context), -max(len(tokens) for tokens, _ in g.rows)))
+    order = sorted(groups.values(), key=lambda g: (-len(g.context), -max(len(tokens) for tokens, _ in g.rows)))
+    return contexts[0][:common] if common else [], order
 
 
 def _common_prefix(sequences: list[list[int]]) -> int:
@@ -182,14 +211,21 @@ def _common_prefix(sequences: list[list[int]]) -> int:
 
 
 @torch.no_grad()
-def _score_batch(model: PreTrainedModel, batch: list[_Group], max_tokens: int) -> list[list[tuple[float, bool]]]:
-    """Encode the batch's contexts once (left-padded), then all continuations against their cached context."""
+def _score_batch(
+    model: PreTrainedModel, prefix: list[int], batch: list[_Group], max_tokens: int
+) -> list[list[tuple[float, bool]]]:
+    """Encode the batch's contexts once (left-padded, after the shared `prefix` if any), then all
+    continuations against their cached context."""
     device = input_device(model)
     width = max(len(g.context) for g in batch)
     ids = torch.tensor([[0] * (width - len(g.context)) + g.context for g in batch], device=device)
     mask = torch.tensor([[0] * (width - len(g.context)) + [1] * len(g.context) for g in batch], device=device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache = _prefix_cache(model, prefix, len(batch)) if prefix else None
+    mask = torch.cat([torch.ones(len(batch), len(prefix), dtype=mask.dtype, device=device), mask], dim=-1)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
+    out = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
+    )
     first = F.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each continuation's first token
 
     rows = [(g, tokens, scored) for g, group in enumerate(batch) for tokens, scored in group.rows]
@@ -207,6 +243,49 @@ def _score_batch(model: PreTrainedModel, batch: list[_Group], max_tokens: int) -
     for (g, _, _), value, is_greedy in zip(rows, loglik.tolist(), greedy.tolist(), strict=True):
         scores[g].append((value, is_greedy))
     return scores
+
+
+def _scorer(model: PreTrainedModel) -> Callable:
+    """How to score a batch: sharing contexts through the KV cache in float32, whole sequences below it."""
+    return _score_batch if model.dtype == torch.float32 else _score_sequences
+
+
+@torch.no_grad()
+def _score_sequences(
+    model: PreTrainedModel, prefix: list[int], batch: list[_Group], max_tokens: int
+) -> list[list[tuple[float, bool]]]:
+    """Each row as one whole unpadded sequence (batched with rows of its length), its log-softmax and sum
+    in the model's dtype: lm-eval's arithmetic, for models whose precision makes splits and padding visible."""
+    rows = [(g, prefix + group.context + tokens, scored) for g, group in enumerate(batch) for tokens, scored in group.rows]
+    chunks: list[list[int]] = []
+    for r in sorted(range(len(rows)), key=lambda r: -len(rows[r][1])):
+        length = len(rows[r][1]) - 1
+        if not chunks or len(rows[chunks[-1][0]][1]) - 1 != length or (len(chunks[-1]) + 1) * length > max_tokens:
+            chunks.append([])
+        chunks[-1].append(r)
+    scores: list[list[tuple[float, bool]]] = [[] for _ in batch]
+    found: dict[int, tuple[float, bool]] = {}
+    device = input_device(model)
+    for chunk in chunks:
+        logits = model(input_ids=torch.tensor([rows[r][1][:-1] for r in chunk], device=device)).logits
+        for i, r in enumerate(chunk):
+            _, tokens, scored = rows[r]
+            end = len(tokens) - 1
+            logprobs = F.log_softmax(logits[i, end - scored : end], dim=-1)
+            target = torch.tensor(tokens[-scored:], device=logprobs.device)
+            chosen = logprobs.gather(-1, target[:, None]).squeeze(-1)
+            found[r] = (float(chosen.sum()), bool((logprobs.argmax(-1) == target).all()))
+    for r, (g, _, _) in enumerate(rows):
+        scores[g].append(found[r])
+    return scores
+
+
+def _prefix_cache(model: PreTrainedModel, prefix: list[int], rows: int):
+    """The KV cache of the shared prefix, run once and repeated for each row of the batch."""
+    device = input_device(model)
+    cache = model(input_ids=torch.tensor([prefix], device=device), use_cache=True, logits_to_keep=1).cache
+    cache.reorder_cache(torch.zeros(rows, dtype=torch.long, device=device))
+    return cache
 
 
 def _similar_lengths(rows: list[tuple[int, list[int], int]], max_tokens: int) -> list[list[int]]:

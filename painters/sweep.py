@@ -46,17 +46,19 @@ def sweep(
     glue: GlueOptions | None = None,
     max_tokens: int | None = None,
     memo_bytes: int | None = None,
+    generate: bool = True,
 ) -> int:
     """Evaluate every distinct plan of `points` on every task not yet in `store`; returns the cells computed.
 
-    `max_tokens` and `memo_bytes` bound a forward pass and the shared steps kept (default: from the device).
+    `max_tokens` and `memo_bytes` bound a forward pass and the shared steps kept (default: from the device);
+    without `generate`, GSM8K scores only its reference solution.
     """
     check_fit(model, [get_task(task) for task in tasks])
     fingerprint = model_fingerprint(model)
     for point in points:
         store.label(fingerprint, str(point.plan), point.label)
     plans = sharing_order([point.plan for point in points])
-    jobs = [_job(task_data(task, limit, data_dir), plans, fingerprint, store, limit, glue) for task in tasks]
+    jobs = [_job(task_data(task, limit, data_dir, generate), plans, fingerprint, store, limit, glue) for task in tasks]
     total = sum(work(job.data)[1] * len(job.cells) for job in jobs)
     done = sum(len(plans) - len(job.cells) for job in jobs)
     if done:
@@ -72,7 +74,7 @@ def sweep(
 
 def _job(data: TaskData, plans: list[Plan], fingerprint: str, store: Store, limit: int | None, glue) -> _Job:
     """The task's cells not yet stored. A GLUE protocol changes the numbers, so its options key the cell too."""
-    inputs = {"rows": data.rows, "train": data.train_rows}
+    inputs = data.fingerprint_inputs()
     if data.task.kind == "classification":
         inputs["protocol"] = asdict((glue or GlueOptions()).check())
     digest = data_fingerprint(inputs)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from painters import gsm8k
 from painters.errors import PaintersError
 
 DELIMITER = " "  # lm-eval's default target_delimiter
@@ -39,6 +40,7 @@ class Task:
     skill: str
     build: Callable[[dict], Doc] | None = None
     inputs: tuple[str, ...] = ()  # classification: the text fields, one sentence or a pair
+    few_shot: bool = False  # every context starts with the same few-shot prompt, which scoring runs once
 
     @property
     def primary(self) -> str:
@@ -86,6 +88,11 @@ def _boolq(row: dict) -> Doc:
     return _choices(f"{row['passage']}\nQuestion: {row['question']}?\nAnswer:", ["no", "yes"], int(row["label"]))
 
 
+def _gsm8k(row: dict) -> Doc:
+    """The reference solution after the 8-shot prompt the generation sees (see `painters.gsm8k.solution`)."""
+    return Doc(((gsm8k.prompt(row["question"]), DELIMITER + gsm8k.solution(row["answer"])),))
+
+
 def _lambada(row: dict) -> Doc:
     words = row["text"].split(" ")
     return Doc(((" ".join(words[:-1]), " " + words[-1]),))
@@ -99,7 +106,7 @@ TASKS: dict[str, Task] = {
     "piqa": Task("piqa", "multiple_choice", ("acc", "acc_norm"), "reasoning", _piqa),
     "boolq": Task("boolq", "multiple_choice", ("acc",), "semantic", _boolq),
     "lambada_openai": Task("lambada_openai", "loglikelihood", ("perplexity", "acc"), "semantic", _lambada),
-    "gsm8k": Task("gsm8k", "generate", ("exact_match",), "reasoning"),
+    "gsm8k": Task("gsm8k", "generate", ("exact_match",), "reasoning", _gsm8k, few_shot=True),
     "sst2": Task("sst2", "classification", ("acc",), "semantic", inputs=("sentence",)),
     "mrpc": Task("mrpc", "classification", ("acc", "f1"), "semantic", inputs=("sentence1", "sentence2")),
     "rte": Task("rte", "classification", ("acc",), "reasoning", inputs=("sentence1", "sentence2")),
@@ -118,7 +125,7 @@ def document_text(task: Task, row: dict) -> str:
     """A document as plain text, to run the model on for its hidden states: the context and its gold answer."""
     if task.inputs:
         return " ".join(row[field] for field in task.inputs)
-    if task.build is None:  # gsm8k: the question and its worked answer
+    if task.kind == "generate":  # gsm8k: the question and its worked answer
         return f"Question: {row['question']}\nAnswer: {row['answer']}"
     doc = task.build(row)
     context, continuation = doc.pairs[doc.gold]

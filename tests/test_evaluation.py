@@ -6,7 +6,8 @@ import math
 import pytest
 from tiny import CharTokenizer, tiny_model
 
-from painters import PaintersError, evaluate, load_model
+from painters import PaintersError, apply_plan, evaluate, gsm8k, load_model
+from painters.data import load_docs
 from painters.adapters import adapter_for
 from painters.cli import app
 from painters.metrics import mean_stderr
@@ -82,12 +83,45 @@ def test_gsm8k_generates_under_the_plan_and_scores_exact_match(painters_cache):
     result = evaluate(model, tokenizer, "0-29", ["gsm8k"], limit=2, batch_size=2, progress=False)
     summary = result["results"]["gsm8k"]
     assert set(summary) == {"exact_match", "exact_match_stderr", "exact_match_flexible", "exact_match_flexible_stderr",
+                            "gold_ll", "gold_ll_stderr", "gold_ll_per_token", "gold_ll_per_token_stderr",
                             "chance", "docs"}  # fmt: skip
     assert summary["chance"] == 0
     for record in result["samples"]["gsm8k"]:
         assert "Q:" not in record["generation"] and record["generation"].strip()
         assert record["exact_match"] == float(record["answer"].replace(",", "") == record["gold"].replace(",", ""))
     assert result["samples"]["gsm8k"][0]["gold"] == "18"
+
+
+def test_the_gsm8k_reference_solution_is_written_like_the_exemplars():
+    answer = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips altogether " \
+             "in April and May.\n#### 72"  # fmt: skip
+    assert gsm8k.solution(answer) == (
+        "Natalia sold 48/2 = 24 clips in May. Natalia sold 48+24 = 72 clips altogether in April and May. "
+        "The answer is 72."
+    )
+
+
+@pytest.mark.slow
+def test_gsm8k_gold_ll_is_lm_eval_loglikelihood_of_the_solution_after_the_prompt(painters_cache):
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
+    for plan in (None, "0-11,18-29"):
+        result = evaluate(model, tokenizer, plan, ["gsm8k"], limit=3, progress=False, generate=False)
+        rows = load_docs("gsm8k")[:3]
+        requests = [Instance("loglikelihood", row, (gsm8k.prompt(row["question"]), " " + gsm8k.solution(row["answer"])),
+                             i) for i, row in enumerate(rows)]  # fmt: skip
+        with apply_plan(model, plan):
+            theirs = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=3).loglikelihood(requests)
+        for record, (ll, _), request in zip(result["samples"]["gsm8k"], theirs, requests, strict=True):
+            assert record["gold_ll"] == pytest.approx(ll, abs=1e-3)
+            tokens = len(tokenizer.encode(request.arguments[0] + request.arguments[1])) - len(
+                tokenizer.encode(request.arguments[0]))  # fmt: skip
+            assert record["gold_ll_per_token"] == pytest.approx(ll / tokens, abs=1e-5)
+        summary = result["results"]["gsm8k"]
+        assert set(summary) == {"gold_ll", "gold_ll_stderr", "gold_ll_per_token", "gold_ll_per_token_stderr",
+                                "chance", "docs"}  # fmt: skip
 
 
 @pytest.mark.slow

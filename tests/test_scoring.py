@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 from tiny import DECODERS, CharTokenizer, tiny_model
 
-from painters import PaintersError, apply_plan
-from painters.scoring import encode_pair, loglikelihoods, truncate
+from painters import PaintersError, Plan, apply_plan
+from painters.adapters import has_sliding_window
+from painters.scoring import encode_pair, loglikelihoods, plan_loglikelihoods, truncate
 from painters.tasks import Doc
 
 
@@ -49,6 +50,40 @@ def test_batched_shared_context_scores_equal_naive_scores(model_type, plan):
             for mine, reference in zip(got, expected, strict=True):
                 assert [greedy for _, greedy in mine] == [greedy for _, greedy in reference]
                 assert max(abs(a - b) for (a, _), (b, _) in zip(mine, reference, strict=True)) <= 1e-4
+
+
+FEW_SHOT = "Q: two and two?\nA: four.\n\nQ: three and one?\nA: four.\n\n"
+FEW_SHOT_DOCS = [Doc(((f"{FEW_SHOT}Q: {q}\nA:", f" {a}"),)) for q, a in
+                 (("one and one?", "two."), ("five and five?", "ten, I think."), ("x?", "y"), ("a longer one?", "z"))]  # fmt: skip
+
+
+@pytest.mark.parametrize("model_type", DECODERS)
+def test_a_shared_few_shot_prefix_runs_once_and_changes_no_score(model_type):
+    model, tokenizer = tiny_model(model_type), CharTokenizer()
+    with apply_plan(model, "0,[1-4]x2,5"):
+        expected = [naive(model, tokenizer, doc) for doc in FEW_SHOT_DOCS]
+        widths = []
+        hook = model.get_input_embeddings().register_forward_hook(lambda _, args, __: widths.append(args[0].shape))
+        got = loglikelihoods(model, tokenizer, FEW_SHOT_DOCS, batch_size=2, max_tokens=64, shared_prefix=True)
+        hook.remove()
+    for mine, reference in zip(got, expected, strict=True):
+        assert mine[0][1] == reference[0][1] and abs(mine[0][0] - reference[0][0]) <= 1e-4
+    prefix = (1, len(FEW_SHOT) + len("Q: "))  # the shared tokens, once per batch (of 2 docs), for one row
+    if has_sliding_window(model.config):  # padding after the prefix would take places in the window
+        assert prefix not in widths
+    else:
+        assert widths.count(prefix) == 2 and all(width[1] < len(FEW_SHOT) for width in widths if width != prefix)
+
+
+def test_shared_prefix_under_plans_sharing_steps_is_bitwise_each_plan_alone():
+    model, tokenizer = tiny_model("llama"), CharTokenizer()
+    plans = [Plan.parse(text) for text in ("0-5", "0-2,5", "0-1,[2-3]x2,4-5")]
+    shared = plan_loglikelihoods(model, tokenizer, FEW_SHOT_DOCS, plans, batch_size=2, max_tokens=64,
+                                 shared_prefix=True)  # fmt: skip
+    for plan in plans:
+        with apply_plan(model, plan):
+            alone = loglikelihoods(model, tokenizer, FEW_SHOT_DOCS, batch_size=2, max_tokens=64, shared_prefix=True)
+        assert shared[plan] == alone
 
 
 def test_progress_counts_every_pair():
