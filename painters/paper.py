@@ -81,9 +81,18 @@ def _spread(num_layers: int) -> list[int]:
 
 
 def run_paper(
-    model_name: str, out: str | Path, full: bool = False, limit: int | None = None, batch_size: int = 32
+    model_name: str,
+    out: str | Path,
+    full: bool = False,
+    limit: int | None = None,
+    batch_size: int = 32,
+    data_dir: str | Path | None = None,
 ) -> Path:
-    """Run the study on `model_name` into `out` (results.db, similarity files, report); returns index.html."""
+    """Run the study on `model_name` into `out` (results.db, similarity files, report); returns index.html.
+
+    `data_dir` holds <task>.jsonl files to use first, as for `painters eval`. The folder is made only once
+    the model has loaded, so a bad model leaves nothing behind.
+    """
     from painters.adapters import adapter_for
     from painters.fingerprints import model_fingerprint
     from painters.layer_importance import importance_table
@@ -94,20 +103,20 @@ def run_paper(
     from painters.sweep import sweep
     from painters.texts import load_texts
 
+    model, tokenizer = load_model(model_name)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = load_model(model_name)
     encoder = adapter_for(model.config.model_type).encoder
     plan_study = study(model.config.num_hidden_layers, full, limit, encoder)
     fingerprint = model_fingerprint(model)
     with Store(folder / "results.db") as store:
         if not store.query("SELECT 1 FROM matrices WHERE model_fingerprint = ? AND name = 'cosine'", (fingerprint,)):
-            texts = load_texts(SIMILARITY_TASK, limit=plan_study.similarity_docs)
+            texts = load_texts(SIMILARITY_TASK, limit=plan_study.similarity_docs, data_dir=data_dir)
             result = similarity(model, tokenizer, texts, progress=True)
             write_similarity(result, importance_table(result), folder / "similarity", model_name)
             source = f"{model_name}, {len(texts)} {SIMILARITY_TASK} documents, {result.tokens} tokens"
             store.put_matrix(fingerprint, str(result.plan), "cosine", source, result.cosine.to_csv())
         for part in plan_study.parts:
             points = grid(model.config.num_hidden_layers, part.variants, part.ns, part.seeds, list(part.loops))
-            sweep(model, tokenizer, model_name, points, part.tasks, store, part.limit, batch_size)
+            sweep(model, tokenizer, model_name, points, part.tasks, store, part.limit, batch_size, data_dir)
         return report(store, folder)
