@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ from types import SimpleNamespace
 from painters.adapters import adapter_for, context_length
 from painters.embedded import EMBEDDED, ModelError, embedded_path
 from painters.errors import PaintersError
+
 
 def comma_list(text: str, option: str, example: str) -> list[str]:
     """The distinct non-empty items of a comma list, in the order given."""
@@ -102,24 +104,64 @@ def _folder_facts(name: str, folder: Path) -> ModelFacts:
         layers = int(values.get("num_hidden_layers", values.get("n_layer")))
         encoder = adapter_for(str(values["model_type"])).encoder
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise ModelError(f"'{config}' is not a Hugging Face model config (it needs model_type and a layer count)") from None
+        raise ModelError(
+            f"'{config}' is not a Hugging Face model config (it needs model_type and a layer count)"
+        ) from None
     return ModelFacts(layers, encoder, context_length(SimpleNamespace(**values)))
 
 
 def _gguf_facts(name: str, path: Path) -> ModelFacts:
     if path.suffix != ".gguf":
         raise ModelError(f"'{name}' is a file but not a .gguf: give a model folder, a .gguf file or a hub id")
-    with path.open("rb") as f:
-        magic = f.read(4)
-    if magic != b"GGUF":
-        raise ModelError(f"'{name}' is not a GGUF file (it does not start with 'GGUF'): give a valid .gguf file")
-    import gguf
-
     try:
-        fields = gguf.GGUFReader(str(path)).fields
-        arch = fields["general.architecture"].contents()
-        layers = int(fields[f"{arch}.block_count"].contents())
-        context = int(fields[f"{arch}.context_length"].contents())
-    except (ValueError, KeyError, IndexError, OSError) as error:
+        with path.open("rb") as f:
+            header = _gguf_header(f)
+        arch = header["general.architecture"]
+        layers, context = int(header[f"{arch}.block_count"]), int(header[f"{arch}.context_length"])
+    except (ValueError, KeyError, struct.error, UnicodeDecodeError) as error:
         raise ModelError(f"cannot read the GGUF header of '{name}' ({error}): give a valid .gguf file") from None
     return ModelFacts(layers, False, context)  # painters loads a GGUF as a causal decoder
+
+
+_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}  # GGUF types
+_STRING, _ARRAY = 8, 9
+_WANTED = ("general.architecture", ".block_count", ".context_length")
+
+
+def _gguf_header(f) -> dict[str, object]:
+    """The scalar metadata of a GGUF file up to its layer count and context length, read from its first bytes.
+
+    gguf.GGUFReader parses every tensor and the whole vocabulary first (seconds for a small model); this
+    reads the key-value header in order (GGUF v2+, little-endian) and stops once it has what painters needs.
+    """
+    if f.read(4) != b"GGUF":
+        raise ValueError("it does not start with 'GGUF'")
+    _version, _tensors, count = struct.unpack("<IQQ", f.read(20))
+    found: dict[str, object] = {}
+    for _ in range(count):
+        key = _gguf_string(f)
+        found[key] = _gguf_value(f, struct.unpack("<I", f.read(4))[0])
+        if sum(any(k.endswith(w) for k in found) for w in _WANTED) == len(_WANTED):
+            break
+    return found
+
+
+def _gguf_string(f) -> str:
+    (length,) = struct.unpack("<Q", f.read(8))
+    if length > 1 << 20:
+        raise ValueError(f"a string of {length} bytes in the header")
+    return f.read(length).decode("utf-8")
+
+
+def _gguf_value(f, kind: int) -> object:
+    if kind in _SCALARS:
+        fmt = "<" + _SCALARS[kind]
+        return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
+    if kind == _STRING:
+        return _gguf_string(f)
+    if kind == _ARRAY:
+        item, length = struct.unpack("<IQ", f.read(12))
+        for _ in range(length):  # skipped: painters needs no array
+            _gguf_value(f, item)
+        return None
+    raise ValueError(f"unknown GGUF value type {kind}")

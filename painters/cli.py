@@ -61,7 +61,7 @@ def generate(
     prompt: str = typer.Option(..., "--prompt", "-p", help="Text to continue."),
     model: str = MODEL,
     plan: str = typer.Option("full", "--plan", help="Plan text (0-11,18-29) or variant:key=value,... (skip:n=6)."),
-    max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Tokens to generate (prompt + these fit the context)."),
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Tokens to generate (within the context)."),
 ) -> None:
     """Greedy continuation of a prompt under a plan, with the KV cache."""
     from painters.generation import greedy_continuation
@@ -120,7 +120,8 @@ def evaluate_command(
     glue = None
     if harness == "painters":
         names = [get_task(name).name for name in names]
-        glue = _glue_options(ctx, names, GlueOptions(protocol, pooling, folds, seed, learning_rate, epochs, train_batch_size))
+        options = GlueOptions(protocol, pooling, folds, seed, learning_rate, epochs, train_batch_size)
+        glue = _glue_options(ctx, names, options)
         _check_data(names, limit, data_dir, glue, facts)
     if facts is not None:
         _check_plan(plan, facts)

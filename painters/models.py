@@ -98,7 +98,8 @@ def _digest(path: Path) -> str:
 def _resolve(name: str) -> Path:
     """An embedded model's path, a local path, or the hub id itself (as a relative Path)."""
     if not name.strip():
-        raise ModelError(f"empty model name: give an embedded name ({', '.join(EMBEDDED)}), a folder, a .gguf or a hub id")
+        names = ", ".join(EMBEDDED)
+        raise ModelError(f"empty model name: give an embedded name ({names}), a folder, a .gguf file or a hub id")
     if name in EMBEDDED:
         return embedded_path(name)
     path = Path(name).expanduser()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from painters.errors import PaintersError
 from painters.grid import grid
-from painters.store import Store
+from painters.store import Store, check_model
 
 PAPER_VARIANTS = ["skip", "middle_repeat", "reverse", "shuffle", "parallel", "looped_parallel"]
 SIMILARITY_TASK = "lambada_openai"
@@ -110,6 +110,7 @@ def run_paper(
     plan_study = study(model.config.num_hidden_layers, full, limit, encoder)
     fingerprint = model_fingerprint(model)
     with Store(folder / "results.db") as store:
+        check_model(store, fingerprint)  # before the similarity run, not after it
         if not store.query("SELECT 1 FROM matrices WHERE model_fingerprint = ? AND name = 'cosine'", (fingerprint,)):
             texts = load_texts(SIMILARITY_TASK, limit=plan_study.similarity_docs, data_dir=data_dir)
             result = similarity(model, tokenizer, texts, progress=True)

@@ -33,7 +33,7 @@ BAND_VARIANTS = ("skip", "middle_repeat", "reverse", "shuffle", "parallel", "loo
 SINGLE_VARIANTS = ("skip_layer", "swap")
 GOLD = "gold_ll"
 DASH = "—"
-FONT = {"font.size": 11}  # at the page's display width a figure's text is as large as the body text
+FONT = {"font.size": 11}  # shown at 616 px, 11 pt is 16.8 px and a 10 pt legend 15.3 px: the body's 15 px at least
 SIZE, DPI = (5.6, 4.0), 140  # shown at 616 px wide; the PNG holds 1.27x that, for zooming
 NO_GOLD = "Not drawn: no task in this store has a gold-answer log-likelihood (GLUE classification has none)."
 
@@ -186,7 +186,7 @@ def _similarity_section(store: Store, folder: Path) -> Section | None:
     from painters.figures import heatmap
 
     matrix = pd.read_csv(io.StringIO(rows[0]["csv"]), index_col=0)
-    heatmap(matrix, "Mean cosine similarity of hidden states", folder / "similarity.png", "cosine")
+    heatmap(matrix, "Mean cosine similarity", folder / "similarity.png", "cosine", (5.6, 5.6), 12, DPI)
     alt = (
         f"Heatmap of the mean cosine similarity between the hidden states after each of {len(matrix)} steps "
         f"(embeddings and every layer); {rows[0]['source']}."
@@ -320,7 +320,7 @@ def _looped_section(scores: pd.DataFrame, folder: Path) -> Section | None:
     if stars:
         axes.scatter([c for _, c in stars], [r for r, _ in stars], marker="*", s=120, color="red",
                      label="best loops, clear of the noise")  # fmt: skip
-        axes.legend(fontsize=9, loc="upper left")
+        axes.legend(fontsize=10, loc="upper left")
     _labels(axes, "loops", "affected layers n", "Looped parallel: normalised score")
     figure.colorbar(image, ax=axes, label="normalised score")
     path = _save(figure, folder / "looped_parallel.png")
@@ -428,7 +428,7 @@ def _bar_figure(path, drop, column, ylabel, title) -> tuple[Path, str]:
     for k, variant in enumerate(variants):
         part = drop[drop.variant == variant].set_index("key").reindex(names)
         axes.bar(positions + k * 0.4, part[column], 0.4, yerr=part[f"{column}_stderr"], capsize=2, label=variant)
-    axes.set_xticks(positions + 0.2 * (len(variants) - 1), names, fontsize=9)
+    axes.set_xticks(positions + 0.2 * (len(variants) - 1), names, fontsize=10)
     _labels(axes, None, ylabel, title)
     alt = f"Bar chart, {title}: {ylabel} per task ({', '.join(names).replace(chr(10), ' ')}) for {', '.join(variants)}."
     return _save(figure, path), alt
@@ -445,7 +445,7 @@ def _labels(axes, x: str | None, y: str, title: str | None) -> None:
     if title:
         axes.set_title(title, fontsize=11)
     if axes.get_legend_handles_labels()[0] and not axes.get_legend():
-        axes.legend(fontsize=8)
+        axes.legend(fontsize=10)
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -490,10 +490,20 @@ GLOSSARY = [
 ]
 TERMS = [
     ("affected layers n", "How many middle layers a variant changes: the band [a, a+n) with a = ceil((L - n) / 2)."),
-    ("normalised score", "(score - chance) / (full model's score - chance): chance is 0 and the full model 1, "
-                         "defined only on tasks where the full model is above chance."),  # fmt: skip
-    ("gold log-likelihood", "The mean log-probability (nats) the model gives the right answer; its change from the "
-                            "full model shows damage even when accuracy is too noisy to."),  # fmt: skip
+    (
+        "normalised score",
+        (
+            "(score - chance) / (full model's score - chance): chance is 0 and the full model 1, "
+            "defined only on tasks where the full model is above chance."
+        ),
+    ),
+    (
+        "gold log-likelihood",
+        (
+            "The mean log-probability (nats) the model gives the right answer; its change from the "
+            "full model shows damage even when accuracy is too noisy to."
+        ),
+    ),
 ]
 
 
@@ -561,14 +571,14 @@ def _section_html(section: Section) -> str:
 
 
 STYLE = """
-body{font-family:sans-serif;font-size:16px;line-height:1.4;margin:0 auto;padding:1em;max-width:90em}
+body{font-family:sans-serif;font-size:15px;line-height:1.4;margin:0 auto;padding:1em;max-width:90em}
 h1{font-size:1.6em} .figures{display:flex;flex-wrap:wrap;gap:1em}
 figure{margin:0;max-width:100%;overflow-x:auto} .zoom input{display:none}
 .zoom img{display:block;width:616px;max-width:100%;height:auto;cursor:zoom-in}
 .zoom input:checked+img{width:auto;max-width:none;cursor:zoom-out}
 .numbers{max-width:100%;overflow-x:auto;margin:1em 0} table{border-collapse:collapse;font-size:14px}
 td,th{border:1px solid #ccc;padding:2px 6px;white-space:nowrap;text-align:right} .facts td{text-align:left;white-space:normal}
-.note{color:#333;font-size:15px} dt{font-weight:bold} dd{margin:0 0 .5em 1.5em} code{overflow-wrap:anywhere}
+.note{color:#333} dt{font-weight:bold} dd{margin:0 0 .5em 1.5em} code{overflow-wrap:anywhere}
 """
 
 

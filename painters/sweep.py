@@ -72,7 +72,8 @@ def sweep(
         except KeyboardInterrupt:
             tqdm.write(
                 f"interrupted: {stored} cells of this run are stored in {store.path} ({done + stored} in all); "
-                f"the {len(group)} cells in flight are lost; run the same command again to resume"
+                f"the {len(group)} cells in flight are lost; run the same command again to resume",
+                file=sys.stderr,
             )
             raise
     return sum(len(job.cells) for job in jobs)

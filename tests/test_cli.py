@@ -55,7 +55,7 @@ def test_plan_prints_the_plan_text(args, text):
         (["generate", "--prompt", "hi", "--model", "./no/such/folder"], "error: no model at './no/such/folder'"),
         (["layers", "--model", "org/not-here"], "error: cannot load model 'org/not-here'"),
         (["eval", "--tasks", "arc_easy,bogus"], "error: unknown task 'bogus': valid tasks are arc_easy, arc_challenge"),
-        (["eval", "--tasks", ","], "error: no tasks given"),
+        (["eval", "--tasks", ","], "error: no values given for --tasks: pass a comma list"),
         (["eval", "--limit", "0"], "error: --limit 0 is out of range"),
         (["eval", "--harness", "lm-eval", "--data-dir", "."], "error: --data-dir works with the painters harness only"),
         (["eval", "--harness", "nope"], "error: unknown harness 'nope'"),
@@ -189,7 +189,33 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_numbers(painters, tiny_fold
     report = painters("report", "--db", str(db), "--out", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     page = (tmp_path / "report" / "index.html").read_text()
-    assert page.count("data:image/png;base64,") == 3 and "<table" in page
+    figures = sorted(path.name for path in (tmp_path / "report").glob("*.png"))
+    assert page.count("data:image/png;base64,") == len(figures) >= 4 and "<table" in page
+    assert {"variants_arc_easy.png", "variants_arc_easy_gold.png", "variants_winogrande.png"} <= set(figures)
+    assert "Left out (other runs)" not in page  # one run per task: nothing to leave out
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_what_the_sweep_kept_and_how_to_resume(tiny_folder, tmp_path, painters_cache):
+    import signal
+
+    db = tmp_path / "x.db"
+    command = [sys.executable, "-m", "painters.cli", "sweep", "--db", str(db), "--model", str(tiny_folder), *SWEEP]
+    env = {**os.environ, "PAINTERS_CACHE": str(painters_cache)}
+    process = subprocess.Popen([*command, "--limit", "40"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env)  # fmt: skip
+    assert process.stdout.readline().startswith("arc_easy")  # the first group (arc_easy's 15 plans) is stored
+    process.send_signal(signal.SIGINT)  # while winogrande's group runs
+    _, err = process.communicate(timeout=120)
+    lines = err.strip().splitlines()
+    assert process.returncode == 130 and lines[-1] == "interrupted"
+    assert lines[-2] == (
+        f"interrupted: 15 cells of this run are stored in {db} (15 in all); "
+        "the 15 cells in flight are lost; run the same command again to resume"
+    )
+    import sqlite3
+
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 15
 
 
 @pytest.mark.parametrize(
