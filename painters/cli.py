@@ -408,8 +408,13 @@ def main() -> None:
     except typer.TyperException as error:  # click's usage errors
         _fail(f"error: {_one_line(error)}", getattr(error, "exit_code", 2))
     except (KeyboardInterrupt, typer.Abort):
-        _fail("interrupted", 130)
+        code = INTERRUPTED
+    if code == INTERRUPTED:  # typer turns Ctrl-C into this exit code
+        _fail("interrupted", INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+INTERRUPTED = 130
 
 
 def _one_line(error: Exception) -> str:

@@ -60,23 +60,27 @@ def sweep(
     done = sum(len(plans) - len(job.cells) for job in jobs)
     if done:
         tqdm.write(f"{done} of {len(plans) * len(jobs)} cells already stored: skipping them")
-    stored, group = 0, []
     with tqdm(total=total, desc="sweep", unit="item", disable=not progress, smoothing=0.1) as bar:
         try:
             for job in jobs:
                 todo = list(job.cells)
                 for start in range(0, len(todo), GROUP):
-                    group = todo[start : start + GROUP]
-                    _run_group(model, tokenizer, name, job, group, store, batch_size, bar, glue)
-                    stored, group = stored + len(group), []
+                    _run_group(model, tokenizer, name, job, todo[start : start + GROUP], store, batch_size, bar, glue)
         except KeyboardInterrupt:
-            tqdm.write(
-                f"interrupted: {stored} cells of this run are stored in {store.path} ({done + stored} in all); "
-                f"the {len(group)} cells in flight are lost; run the same command again to resume",
-                file=sys.stderr,
-            )
+            _say_what_was_kept(jobs, store, done)
             raise
     return sum(len(job.cells) for job in jobs)
+
+
+def _say_what_was_kept(jobs: list[_Job], store: Store, done: int) -> None:
+    """On Ctrl-C: how many cells of this run are stored, how many are not (the group in flight among them)."""
+    kept = sum(store.has(cell) for job in jobs for cell in job.cells.values())
+    todo = sum(len(job.cells) for job in jobs)
+    tqdm.write(
+        f"interrupted: {kept} of this run's {todo} cells are stored in {store.path} ({done + kept} in all); "
+        f"{todo - kept} are not, the group in flight among them; run the same command again to resume",
+        file=sys.stderr,
+    )
 
 
 def _job(data: TaskData, plans: list[Plan], fingerprint: str, store: Store, limit: int | None, glue, ran: dict) -> _Job:

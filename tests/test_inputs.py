@@ -364,3 +364,17 @@ def test_the_gguf_header_gives_layers_and_context_and_a_cut_file_is_an_error(tmp
     cut.write_bytes(embedded_path("smollm2-135m").read_bytes()[:200])
     with pytest.raises(PaintersError, match=r"cannot read the GGUF header of '.*cut.gguf' \(unpack requires"):
         model_source(str(cut))
+
+
+def test_a_sweep_into_a_read_only_store_is_refused_before_any_work(cli, tmp_path, monkeypatch):
+    """Root writes anywhere, so the file system's answer is stood in for: the check asks os.access."""
+    import os
+    from types import SimpleNamespace
+
+    import painters.checks
+
+    (tmp_path / "store.db").write_bytes(STORE.read_bytes())
+    monkeypatch.setattr(painters.checks, "os", SimpleNamespace(access=lambda path, mode: False, W_OK=os.W_OK))
+    assert_refused(
+        cli, tmp_path, ["sweep", "--db", "store.db"], "error: --db 'store.db' is read-only: a sweep writes into its store"
+    )
