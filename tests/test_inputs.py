@@ -376,5 +376,8 @@ def test_a_sweep_into_a_read_only_store_is_refused_before_any_work(cli, tmp_path
     (tmp_path / "store.db").write_bytes(STORE.read_bytes())
     monkeypatch.setattr(painters.checks, "os", SimpleNamespace(access=lambda path, mode: False, W_OK=os.W_OK))
     assert_refused(
-        cli, tmp_path, ["sweep", "--db", "store.db"], "error: --db 'store.db' is read-only: a sweep writes into its store"
+        cli,
+        tmp_path,
+        ["sweep", "--db", "store.db"],
+        "error: --db 'store.db' is read-only: a sweep writes into its store",
     )

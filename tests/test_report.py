@@ -49,7 +49,10 @@ def test_a_figure_takes_one_run_per_task_and_says_what_it_left_out(written):
     assert re.search(r"<th>reverse</th>\s*<td>0\.500 ± 0\.100</td>", variants)
     assert re.search(r"<th>skip</th>\s*<td>0\.000 ± 0\.100</td>", variants)
     assert "Runs: arc_easy: the first 32 documents (32 scored), data data-arc_easy-32." in variants
-    assert "Left out (other runs): arc_easy: the first 16 documents (16 scored), data data-arc_easy-16, 2 plans." in variants
+    assert (
+        "Left out (other runs): arc_easy: the first 16 documents (16 scored), data data-arc_easy-16, 2 plans."
+        in variants
+    )
     assert "Normalised means include arc_easy." in variants
     single = cells_of(page, "single-layers")  # swap 14 exists at 16 documents with its full model, and at 32
     assert "Runs: arc_easy: the first 32 documents" in single  # both runs hold every plan: the larger wins
