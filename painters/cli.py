@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from painters import checks
+from painters.checks import ModelFacts, comma_list, model_source, output_file, output_folder
 from painters.embedded import DEFAULT_MODEL
 from painters.errors import PaintersError
 from painters.plan import Plan
@@ -17,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no boxes, no <bool> metavars on flags
     help="Run pretrained transformers under altered layer execution, exactly, and measure what it does.",
 )
 
@@ -63,10 +66,13 @@ def layers(
     """
     from painters.models import describe, empty_model
 
+    facts = model_source(model)
+    if facts is not None:
+        _check_plan(plan, facts)
     placement = _placement(device, dtype, device_map, None)
     empty = empty_model(model)
-    facts = {**describe(empty), **_cost(empty, plan_from_spec(plan, empty.config.num_hidden_layers), placement)}
-    for key, value in facts.items():
+    lines = {**describe(empty), **_cost(empty, plan_from_spec(plan, empty.config.num_hidden_layers), placement)}
+    for key, value in lines.items():
         typer.echo(f"{key:<14}{value}")
 
 
@@ -95,7 +101,7 @@ def plan(
 ) -> None:
     """Print the plan text of a variant of the paper's Figure 1 (with --model, also what it will cost)."""
     if (num_layers is None) == (model is None):
-        raise PaintersError("give the number of layers with --layers L, or a model to read it from with --model M")
+        raise PaintersError("give one of --layers L (the number of layers) and --model M (to read it from the model)")
     empty = None
     if model is not None:
         from painters.models import empty_model
@@ -117,7 +123,7 @@ def generate(
     prompt: str = typer.Option(..., "--prompt", "-p", help="Text to continue."),
     model: str = MODEL,
     plan: str = typer.Option("full", "--plan", help="Plan text (0-11,18-29) or variant:key=value,... (skip:n=6)."),
-    max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Tokens to generate."),
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Tokens to generate (within the context)."),
     device: str = DEVICE,
     dtype: str = DTYPE,
     device_map: str | None = DEVICE_MAP,
@@ -127,21 +133,34 @@ def generate(
     from painters.generation import greedy_continuation
     from painters.models import load_model
 
-    loaded, tokenizer = load_model(model, **_placement(device, dtype, device_map, attn))
+    if not prompt:
+        raise PaintersError("empty --prompt: give the text to continue")
+    placement = _placement(device, dtype, device_map, attn)
+    facts = model_source(model)
+    if facts is not None:
+        _check_decoder(facts, "generation")
+        _check_plan(plan, facts)
+        _check_new_tokens(max_new_tokens, facts.context_length)
+    loaded, tokenizer = load_model(model, **placement)
     chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
+    text = greedy_continuation(loaded, tokenizer, chosen, prompt, max_new_tokens)
     typer.echo(f"plan: {chosen}", err=True)
-    typer.echo(greedy_continuation(loaded, tokenizer, chosen, prompt, max_new_tokens))
+    typer.echo(text)
 
 
 PROTOCOL = typer.Option("probe-under-plan", "--protocol", help="GLUE: probe-under-plan, probe-from-full or finetune.")
 POOLING = typer.Option(None, "--pooling", help="GLUE: mean or cls (default: as the model is meant to be pooled).")
 
 
+TASKS_NAMES = ("--tasks", "--task", "-t")
+
+
 @app.command(name="eval")
 def evaluate_command(
+    ctx: typer.Context,
     model: str = MODEL,
     plan: str = typer.Option("full", "--plan", help="Plan text or variant:key=value,... (skip:n=6)."),
-    tasks: str = typer.Option("arc_easy", "--tasks", "-t", help="Comma list of tasks."),
+    tasks: str = typer.Option("arc_easy", *TASKS_NAMES, help="Comma list of tasks."),
     limit: int | None = typer.Option(None, "--limit", help="Score only the first K documents of each task."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Contexts (or prompts) per forward pass, at most."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the results as JSON to this file."),
@@ -166,14 +185,21 @@ def evaluate_command(
     from painters.glue import GlueOptions
     from painters.harness import evaluate_with_lm_eval
     from painters.models import load_model
-    from painters.tasks import get_task
 
-    names = [name.strip() for name in tasks.split(",") if name.strip()]
+    names = comma_list(tasks, "--tasks", "arc_easy,hellaswag")
     _check_eval_options(harness, names, limit, data_dir)
-    glue = GlueOptions(protocol, pooling, folds, seed, learning_rate, epochs, train_batch_size).check()
+    output_file(json_path, "--json")
+    placement = _placement(device, dtype, device_map, attn)
+    facts = model_source(model)
+    glue = None
     if harness == "painters":
-        names = [get_task(name).name for name in names]  # fail before loading the model
-    loaded, tokenizer = load_model(model, **_placement(device, dtype, device_map, attn))
+        names = [get_task(name).name for name in names]
+        options = GlueOptions(protocol, pooling, folds, seed, learning_rate, epochs, train_batch_size)
+        glue = _glue_options(ctx, names, options)
+        _check_data(names, limit, data_dir, glue, facts)
+    if facts is not None:
+        _check_plan(plan, facts)
+    loaded, tokenizer = load_model(model, **placement)
     chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
     if harness == "lm-eval":
         result = evaluate_with_lm_eval(loaded, tokenizer, chosen, names, limit=limit, batch_size=batch_size)
@@ -189,21 +215,22 @@ def evaluate_command(
 
 
 TEXT_TASK = typer.Option(
-    "lambada_openai", "--task", help="Task whose documents (context and gold answer) are the text."
+    None, "--task", "--tasks", help="Task whose documents (context and gold answer) are the text [lambada_openai]."
 )
 TEXT_FILE = typer.Option(None, "--text-file", help="Read this file instead: one document per line.")
 TEXT_LIMIT = typer.Option(256, "--limit", help="Documents to read.")
 TEXT_BATCH = typer.Option(16, "--batch-size", min=1, help="Documents per forward pass.")
 MAX_LENGTH = typer.Option(512, "--max-length", min=1, help="Tokens read from each document, at most.")
 DATA_DIR = typer.Option(None, "--data-dir", help="Folder of <task>.jsonl files to use first.")
+PLAN = typer.Option("full", "--plan", help="Plan text or variant:key=value,... (skip:n=6).")
 
 
 @app.command(name="similarity")
 def similarity_command(
     out: Path = typer.Option(..., "--out", help="Folder for cosine, cka and importance .csv/.png."),
     model: str = MODEL,
-    plan: str = typer.Option("full", "--plan", help="Plan text or variant:key=value,... (skip:n=6)."),
-    task: str = TEXT_TASK,
+    plan: str = PLAN,
+    task: str | None = TEXT_TASK,
     text_file: Path | None = TEXT_FILE,
     limit: int = TEXT_LIMIT,
     batch_size: int = TEXT_BATCH,
@@ -219,7 +246,11 @@ def similarity_command(
     from painters.layer_similarity import similarity
     from painters.similarity_files import write_similarity
 
+    output_folder(out, "--out")
     placement = _placement(device, dtype, device_map, attn)
+    facts = model_source(model)
+    if facts is not None:
+        _check_plan(plan, facts)
     texts, loaded, tokenizer = _load_for_states(model, task, text_file, limit, data_dir, placement)
     chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
     result = similarity(loaded, tokenizer, texts, chosen, batch_size=batch_size, max_length=max_length, progress=True)
@@ -230,21 +261,24 @@ def similarity_command(
 
 @app.command()
 def suggest(
-    n: int = typer.Option(..., "--n", help="Number of layers to drop."),
+    n: int = typer.Option(..., "--n", help="Number of steps to drop (the n of skip:n=N), from the plan's steps."),
     metric: str = typer.Option("block_influence", "--metric", help="block_influence, or angular (best block)."),
     model: str = MODEL,
-    task: str = TEXT_TASK,
+    plan: str = PLAN,
+    task: str | None = TEXT_TASK,
     text_file: Path | None = TEXT_FILE,
     limit: int = TEXT_LIMIT,
+    batch_size: int = TEXT_BATCH,
+    max_length: int = MAX_LENGTH,
     data_dir: Path | None = DATA_DIR,
     device: str = DEVICE,
     dtype: str = DTYPE,
     device_map: str | None = DEVICE_MAP,
     attn: str | None = ATTN,
 ) -> None:
-    """Print the plan that drops the N layers a metric rates least important, ready for --plan.
+    """Print the plan that drops the N steps of a plan a metric rates least important, ready for --plan.
 
-    The layers are measured as `painters similarity` measures them, with its default batch and length.
+    The steps are measured as `painters similarity` measures them.
     """
     from painters.layer_importance import check_suggestion, importance_table
     from painters.layer_importance import suggest as suggest_plan
@@ -252,11 +286,14 @@ def suggest(
 
     check_suggestion(metric, n)
     placement = _placement(device, dtype, device_map, attn)
+    facts = model_source(model)
+    if facts is not None:
+        check_suggestion(metric, n, len(_check_plan(plan, facts).units))
     texts, loaded, tokenizer = _load_for_states(model, task, text_file, limit, data_dir, placement)
-    full = Plan.full(loaded.config.num_hidden_layers)
-    check_suggestion(metric, n, len(full.units))
-    result = similarity(loaded, tokenizer, texts, full, progress=True)
-    typer.echo(str(suggest_plan(importance_table(result), full, n, metric)))
+    chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
+    check_suggestion(metric, n, len(chosen.units))
+    result = similarity(loaded, tokenizer, texts, chosen, batch_size=batch_size, max_length=max_length, progress=True)
+    typer.echo(str(suggest_plan(importance_table(result), chosen, n, metric)))
 
 
 DB = typer.Option(..., "--db", help="The results store (SQLite): created if missing, resumed if present.")
@@ -264,13 +301,14 @@ DB = typer.Option(..., "--db", help="The results store (SQLite): created if miss
 
 @app.command(name="sweep")
 def sweep_command(
+    ctx: typer.Context,
     db: Path = DB,
     model: str = MODEL,
     variants: str = typer.Option(
         "skip,middle_repeat,reverse,shuffle,parallel,looped_parallel", "--variants", help="Comma list of variants."
     ),
     n: str = typer.Option("2:28:2", "--n", help="Affected layers: comma list, or start:stop:step (stop included)."),
-    tasks: str = typer.Option("arc_easy,hellaswag", "--tasks", "-t", help="Comma list of tasks."),
+    tasks: str = typer.Option("arc_easy,hellaswag", *TASKS_NAMES, help="Comma list of tasks."),
     seeds: int = typer.Option(1, "--seeds", help="Shuffle seeds 0..S-1."),
     loops: str = typer.Option("3", "--loops", help="Loop counts of looped_parallel: comma list or start:stop:step."),
     limit: int | None = typer.Option(None, "--limit", help="Score only the first K documents of each task."),
@@ -293,15 +331,21 @@ def sweep_command(
     from painters.store import Store
     from painters.sweep import sweep
 
+    checks.store_to_write(db)
     names, ns, loop_values = parse_variants(variants), parse_values(n, "--n"), parse_values(loops, "--loops")
-    task_names = [get_task(name.strip()).name for name in tasks.split(",") if name.strip()]
-    if limit is not None and limit < 1:
-        raise PaintersError(f"--limit {limit} is out of range: give a positive number of documents")
+    task_names = [get_task(name).name for name in comma_list(tasks, "--tasks", "arc_easy,hellaswag")]
+    _check_limit(limit)
+    checks.input_folder(data_dir, "--data-dir")
+    glue = _glue_options(ctx, task_names, GlueOptions(protocol, pooling))
     placement = _placement(device, dtype, device_map, attn)
+    facts = model_source(model)
+    if facts is not None:
+        grid(facts.num_layers, names, ns, seeds, loop_values)
+    _check_data(task_names, limit, data_dir, glue, facts)
+    _check_existing_store(db)
+    loaded, tokenizer = load_model(model, **placement)
+    points = grid(loaded.config.num_hidden_layers, names, ns, seeds, loop_values)
     with Store(db) as store:
-        loaded, tokenizer = load_model(model, **placement)
-        points = grid(loaded.config.num_hidden_layers, names, ns, seeds, loop_values)
-        glue = GlueOptions(protocol, pooling).check()
         computed = sweep(
             loaded, tokenizer, model, points, task_names, store, limit, batch_size, data_dir, glue=glue,
             max_tokens=max_batch_tokens, memo_bytes=_bytes(memo_budget), generate=not skip_generation,
@@ -311,15 +355,18 @@ def sweep_command(
 
 @app.command()
 def results(
-    db: Path = typer.Option(..., "--db", help="The results store."),
+    db: Path = typer.Option(..., "--db", help="The results store (read only)."),
     csv: Path | None = typer.Option(None, "--csv", help="Write the table as CSV to this file instead."),
 ) -> None:
     """The stored results, one row per (plan, task, metric)."""
     from painters.results import results_frame
     from painters.store import open_existing
 
+    output_file(csv, "--csv")
     with open_existing(db) as store:
         frame = results_frame(store)
+    if frame.empty:
+        raise PaintersError(f"the store '{db}' has no results yet: run `painters sweep --db {db}` first")
     if csv is not None:
         frame.to_csv(csv, index=False)
     else:
@@ -328,13 +375,14 @@ def results(
 
 @app.command(name="report")
 def report_command(
-    db: Path = typer.Option(..., "--db", help="The results store."),
+    db: Path = typer.Option(..., "--db", help="The results store (read only)."),
     out: Path = typer.Option(..., "--out", help="Folder for the PNG figures and index.html."),
 ) -> None:
     """The paper's figures from a results store: PNGs and one self-contained index.html."""
     from painters.report import report
     from painters.store import open_existing
 
+    output_folder(out, "--out")
     with open_existing(db) as store:
         typer.echo(report(store, out))
 
@@ -346,6 +394,7 @@ def paper(
     full: bool = typer.Option(False, "--full", help="The paper's whole grid, every document (for a GPU)."),
     limit: int | None = typer.Option(None, "--limit", help="Documents per task (default: 24, or all with --full)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Contexts per forward pass, at most."),
+    data_dir: Path | None = DATA_DIR,
     max_batch_tokens: int | None = MAX_BATCH_TOKENS,
     memo_budget: float | None = MEMO_BUDGET,
     device: str = DEVICE,
@@ -354,14 +403,20 @@ def paper(
     attn: str | None = ATTN,
 ) -> None:
     """The paper's study as one job: similarity, every variant, looped parallel, single layers, then the report."""
-    from painters.paper import run_paper
+    from painters.paper import run_paper, study
 
-    if limit is not None and limit < 1:
-        raise PaintersError(f"--limit {limit} is out of range: give a positive number of documents")
+    _check_limit(limit)
+    checks.input_folder(data_dir, "--data-dir")
     placement = _placement(device, dtype, device_map, attn)
     folder = out if out is not None else Path(f"paper-{Path(model).name}")
+    output_folder(folder, "--out")
+    facts = model_source(model)
+    if facts is not None:
+        for part in study(facts.num_layers, full, limit, facts.encoder).parts:
+            _check_data(part.tasks, part.limit, data_dir, None, facts)
+    _check_existing_store(folder / "results.db")
     batching = {"batch_size": batch_size, "max_tokens": max_batch_tokens, "memo_bytes": _bytes(memo_budget)}
-    typer.echo(run_paper(model, folder, full, limit, placement=placement, **batching))
+    typer.echo(run_paper(model, folder, full, limit, data_dir=data_dir, placement=placement, **batching))
 
 
 def _bytes(gib: float | None) -> int | None:
@@ -369,35 +424,120 @@ def _bytes(gib: float | None) -> int | None:
 
 
 def _load_for_states(
-    model: str, task: str, text_file: Path | None, limit: int, data_dir: Path | None, placement: dict
+    model: str, task: str | None, text_file: Path | None, limit: int, data_dir: Path | None, placement: dict
 ):
     """The text (read first, so bad text options fail before the model loads), the model and its tokenizer."""
     from painters.models import load_model
     from painters.texts import load_texts
 
-    texts = load_texts(None if text_file else task, text_file, limit, data_dir)
+    if task is not None and text_file is not None:
+        raise PaintersError("give --task or --text-file, not both: the text is one or the other")
+    checks.input_folder(data_dir, "--data-dir")
+    texts = load_texts(None if text_file else task or "lambada_openai", text_file, limit, data_dir)
     return (texts, *load_model(model, **placement))
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise PaintersError(f"--limit {limit} is out of range: give a positive number of documents")
 
 
 def _check_eval_options(harness: str, names: list[str], limit: int | None, data_dir: Path | None) -> None:
     """Reject bad `eval` options before the model loads."""
     if harness not in ("painters", "lm-eval"):
         raise PaintersError(f"unknown harness '{harness}': valid harnesses are painters, lm-eval")
-    if not names:
-        raise PaintersError("no tasks given: pass --tasks with a comma list, e.g. arc_easy,hellaswag")
-    if limit is not None and limit < 1:
-        raise PaintersError(f"--limit {limit} is out of range: give a positive number of documents")
+    _check_limit(limit)
     if data_dir is not None and harness == "lm-eval":
         raise PaintersError("--data-dir works with the painters harness only: lm-eval reads its own task data")
+    checks.input_folder(data_dir, "--data-dir")
+
+
+_GLUE_OPTIONS = ("protocol", "pooling", "folds", "seed", "learning_rate", "epochs", "train_batch_size")
+
+
+def _glue_options(ctx: typer.Context, tasks: list[str], options):
+    """The GLUE options, checked, when a GLUE task is among `tasks`; given without one, they are an error."""
+    if any(get_task(name).kind == "classification" for name in tasks):
+        return options.check()
+    given = [name for name in _GLUE_OPTIONS if name in ctx.params and _given(ctx, name)]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise PaintersError(f"{flag} applies to the GLUE tasks (sst2, mrpc, rte) only, and none is among the tasks")
+    return None
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave option `name` on the command line (not its default)."""
+    return ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _check_plan(spec: str, facts: ModelFacts) -> Plan:
+    """The plan `spec` gives on a model with these facts: plan errors before the model loads."""
+    return plan_from_spec(spec, facts.num_layers)
+
+
+def _check_decoder(facts: ModelFacts, what: str) -> None:
+    if facts.encoder:
+        raise PaintersError(f"the model is an encoder: {what} needs a decoder model such as smollm2-135m")
+
+
+def _check_new_tokens(max_new_tokens: int, context: int) -> None:
+    if max_new_tokens >= context:
+        raise PaintersError(
+            f"--max-new-tokens {max_new_tokens} does not fit the model's context of {context} tokens: "
+            f"give at most {context - 1} (prompt and new tokens share the context)"
+        )
+
+
+def _check_data(tasks: list[str], limit: int | None, data_dir: Path | None, glue, facts: ModelFacts | None) -> None:
+    """The tasks suit the model (when its kind is known) and their data reads and fits (GLUE folds)."""
+    from painters.evaluation import check_kinds, task_data
+
+    if facts is not None:
+        check_kinds(facts.encoder, "the model", [get_task(name) for name in tasks])
+    for name in tasks:
+        task_data(name, limit, data_dir, glue)
+
+
+def _check_existing_store(path: Path) -> None:
+    """An existing store must be one painters can resume (checked read-only, before the model loads)."""
+    from painters.store import open_existing
+
+    if path.is_file() and path.stat().st_size > 0:
+        open_existing(path).close()
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2, no traceback."""
+    """Console entry point: user errors become one line on stderr and exit code 2, no traceback.
+
+    Usage errors (an unknown option, a value of the wrong type) are one line too; Ctrl-C says so and
+    exits 130 (a sweep first says what it kept and how to resume).
+    """
     try:
-        app()
+        code = app(standalone_mode=False, prog_name="painters")
     except PaintersError as error:
-        typer.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        _fail(f"error: {error}", 2)
+    except typer.TyperException as error:  # click's usage errors
+        _fail(f"error: {_one_line(error)}", getattr(error, "exit_code", 2))
+    except (KeyboardInterrupt, typer.Abort):
+        code = INTERRUPTED
+    if code == INTERRUPTED:  # typer turns Ctrl-C into this exit code
+        _fail("interrupted", INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+INTERRUPTED = 130
+
+
+def _one_line(error: Exception) -> str:
+    message = error.format_message() if hasattr(error, "format_message") else str(error)
+    command = getattr(getattr(error, "ctx", None), "command_path", "painters")
+    return f"{' '.join(message.split())} (see `{command} --help`)"
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(message, err=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

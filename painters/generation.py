@@ -22,6 +22,7 @@ def greedy_continuation(model: PreTrainedModel, tokenizer, plan: Plan, prompt: s
             f"'{model.config.model_type}' is an encoder: generation needs a decoder model such as smollm2-135m"
         )
     inputs = tokenizer(prompt, return_tensors="pt").to(input_device(model))
+    check_length(inputs["input_ids"].shape[1], max_new_tokens, context_length(model.config))
     with apply_plan(model, plan), torch.no_grad():
         output = model.generate(
             **inputs,
@@ -30,6 +31,17 @@ def greedy_continuation(model: PreTrainedModel, tokenizer, plan: Plan, prompt: s
             pad_token_id=tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id,
         )
     return tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def check_length(prompt_tokens: int, max_new_tokens: int, context: int) -> None:
+    """A prompt of at least one token whose continuation fits the model's context."""
+    if prompt_tokens == 0:
+        raise PaintersError("the prompt has no tokens: give some text to continue")
+    if prompt_tokens + max_new_tokens > context:
+        raise PaintersError(
+            f"{prompt_tokens} prompt tokens and --max-new-tokens {max_new_tokens} exceed the model's context of "
+            f"{context} tokens: give at most {max(context - prompt_tokens, 0)} new tokens"
+        )
 
 
 def greedy_texts(

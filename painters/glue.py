@@ -63,6 +63,28 @@ class GlueOptions:
         return self
 
 
+def check_folds(task: str, rows: list[dict], limit: int | None, folds: int) -> None:
+    """Cross-validation needs each class `folds` times among the scored items; else say the smallest limit that works."""
+    labels = [int(row["label"]) for row in rows]
+    if len(set(labels)) < 2:
+        raise PaintersError(f"{task}: every item has the same label: a classifier needs two classes")
+    scored, counts = labels[:limit], dict.fromkeys(set(labels), 0)
+    if all(scored.count(label) >= folds for label in counts):
+        return
+    enough = next((k for k, label in enumerate(labels, 1) if _count(counts, label) >= folds), None)
+    fix = f"use --limit {enough} or more" if enough else "some class has too few items for any limit; use fewer --folds"
+    raise PaintersError(
+        f"{task}: {len(scored)} items are too few for {folds}-fold cross-validation "
+        f"(each class needs {folds} items): {fix}"
+    )
+
+
+def _count(counts: dict[int, int], label: int) -> int:
+    """Count one more `label`; the count of the rarest class so far."""
+    counts[label] += 1
+    return min(counts.values())
+
+
 def default_pooling(model: PreTrainedModel) -> str:
     """Mean pooling for sentence-transformers models (their 1_Pooling config says so), else the [CLS] token."""
     config = Path(model.config.name_or_path) / "1_Pooling" / "config.json"

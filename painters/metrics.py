@@ -41,7 +41,12 @@ def perplexity(lls: list[float] | np.ndarray) -> float:
 
 
 def perplexity_stderr(lls: list[float], iters: int = BOOTSTRAP_ITERS) -> float:
-    """lm-eval's bootstrap standard error of perplexity, reproduced draw for draw."""
+    """lm-eval's bootstrap standard error of perplexity, reproduced draw for draw; undefined (nan) for one document.
+
+    lm-eval's bootstrap gives 0 for one document; like the standard error of a mean, it is undefined there.
+    """
+    if len(lls) < 2:
+        return float("nan")
     values = np.asarray(lls, dtype=float)
     n, size = len(values), min(_CHUNK, iters)
     replicates = []

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import torch
 from accelerate import init_empty_weights
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_model
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
@@ -89,7 +91,10 @@ def dequantized(gguf: Path, cache_dir: str | Path | None = None) -> Path:
     """A model folder holding `gguf` dequantized to float32 safetensors, made once and then reused."""
     target = cache_root(cache_dir) / f"{gguf.stem}-{_digest(gguf)}"
     if (target / "model.safetensors").exists():
-        return target
+        if _readable(target / "model.safetensors"):
+            return target
+        print(f"note: the cached model {target} is damaged (truncated?): rebuilding it", file=sys.stderr)
+        shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
     try:
@@ -114,6 +119,15 @@ def _write_dequantized(gguf: Path, folder: Path) -> None:
     save_model(model, str(folder / "model.safetensors"))
 
 
+def _readable(weights: Path) -> bool:
+    """Whether a safetensors file's header parses and covers the file (a truncated copy fails here)."""
+    try:
+        with safe_open(str(weights), framework="pt"):
+            return True
+    except (SafetensorError, OSError):
+        return False
+
+
 def _digest(path: Path) -> str:
     sha = hashlib.sha256()
     with path.open("rb") as f:
@@ -124,6 +138,9 @@ def _digest(path: Path) -> str:
 
 def _resolve(name: str) -> Path:
     """An embedded model's path, a local path, or the hub id itself (as a relative Path)."""
+    if not name.strip():
+        names = ", ".join(EMBEDDED)
+        raise ModelError(f"empty model name: give an embedded name ({names}), a folder, a .gguf file or a hub id")
     if name in EMBEDDED:
         return embedded_path(name)
     path = Path(name).expanduser()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from painters.errors import PaintersError
 from painters.grid import grid
-from painters.store import Store
+from painters.store import Store, check_model
 
 PAPER_VARIANTS = ["skip", "middle_repeat", "reverse", "shuffle", "parallel", "looped_parallel"]
 SIMILARITY_TASK = "lambada_openai"
@@ -86,14 +86,17 @@ def run_paper(
     full: bool = False,
     limit: int | None = None,
     batch_size: int = 32,
+    data_dir: str | Path | None = None,
     max_tokens: int | None = None,
     memo_bytes: int | None = None,
     placement: dict | None = None,
 ) -> Path:
     """Run the study on `model_name` into `out` (results.db, similarity files, report); returns index.html.
 
-    `placement` holds `load_model`'s device, dtype, device_map and attn; `max_tokens` and `memo_bytes`
-    bound a forward pass and the steps plans share (default: from the device).
+    `data_dir` holds <task>.jsonl files to use first, as for `painters eval`. The folder is made only once
+    the model has loaded, so a bad model leaves nothing behind. `placement` holds `load_model`'s device,
+    dtype, device_map and attn; `max_tokens` and `memo_bytes` bound a forward pass and the steps plans
+    share (default: from the device).
     """
     from painters.adapters import adapter_for
     from painters.fingerprints import model_fingerprint
@@ -105,15 +108,16 @@ def run_paper(
     from painters.sweep import sweep
     from painters.texts import load_texts
 
+    model, tokenizer = load_model(model_name, **(placement or {}))
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = load_model(model_name, **(placement or {}))
     encoder = adapter_for(model.config.model_type).encoder
     plan_study = study(model.config.num_hidden_layers, full, limit, encoder)
     fingerprint = model_fingerprint(model)
     with Store(folder / "results.db") as store:
+        check_model(store, fingerprint)  # before the similarity run, not after it
         if not store.query("SELECT 1 FROM matrices WHERE model_fingerprint = ? AND name = 'cosine'", (fingerprint,)):
-            texts = load_texts(SIMILARITY_TASK, limit=plan_study.similarity_docs)
+            texts = load_texts(SIMILARITY_TASK, limit=plan_study.similarity_docs, data_dir=data_dir)
             result = similarity(model, tokenizer, texts, progress=True)
             write_similarity(result, importance_table(result), folder / "similarity", model_name)
             source = f"{model_name}, {len(texts)} {SIMILARITY_TASK} documents, {result.tokens} tokens"
@@ -121,7 +125,7 @@ def run_paper(
         for part in plan_study.parts:
             points = grid(model.config.num_hidden_layers, part.variants, part.ns, part.seeds, list(part.loops))
             sweep(
-                model, tokenizer, model_name, points, part.tasks, store, part.limit, batch_size,
+                model, tokenizer, model_name, points, part.tasks, store, part.limit, batch_size, data_dir,
                 max_tokens=max_tokens, memo_bytes=memo_bytes,
             )  # fmt: skip
         return report(store, folder)

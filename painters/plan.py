@@ -20,6 +20,7 @@ Unit = int | tuple[int, ...]
 _STEP = re.compile(r"(?P<unit>\[[^\[\]]*\]|[0-9]+(?:-[0-9]+)?)(?:x(?P<times>[0-9]+))?")
 _MEMBER = re.compile(r"([0-9]+)(?:-([0-9]+))?")
 MAX_CALLS = 100_000  # layer calls in one plan: far beyond any real plan, and a guard against '0-999999999'
+_WHOLE = re.compile(r"-?[0-9]+")
 _EMPTY = "empty plan: give at least one layer, e.g. '0-29'"
 _SYNTAX = "expected a layer 'i', a range 'a-b' or a parallel block '[i,a-b,...]', optionally followed by 'xK'"
 
@@ -39,12 +40,15 @@ class Plan:
         units = tuple(_normalise(unit) for unit in self.units)
         if not units:
             raise PlanError(_EMPTY)
+        calls = sum(len(members(unit)) for unit in units)
+        if calls > MAX_CALLS:
+            raise PlanError(f"the plan runs {calls} layer calls, more than {MAX_CALLS}: use fewer repeats or loops")
         object.__setattr__(self, "units", units)
 
     @classmethod
     def parse(cls, text: str, num_layers: int | None = None) -> Plan:
         """Parse plan text; with `num_layers`, also check every index is in range."""
-        if glued := re.search(r"[0-9]\s+[0-9]", text):
+        if glued := re.search(r"[0-9]+\s+[0-9]+", text):
             raise PlanError(f"missing comma in plan '{text}' at '{glued[0]}': separate steps with ','")
         compact = re.sub(r"\s+", "", text)
         if not compact:
@@ -88,6 +92,13 @@ class Plan:
 
     def __repr__(self) -> str:
         return f"Plan('{self}')"
+
+
+def whole_number(text: str, what: str) -> int:
+    """An integer written with ASCII digits, as plan text writes them (int() also takes '٣', '1_0' and ' 1')."""
+    if not _WHOLE.fullmatch(text):
+        raise PlanError(f"bad value '{text}' for {what}: expected a whole number written with digits 0-9")
+    return int(text)
 
 
 def members(unit: Unit) -> tuple[int, ...]:

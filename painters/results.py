@@ -10,12 +10,17 @@ import pandas as pd
 from painters.store import NONE, Store
 
 COLUMNS = ["model", "plan", "variant", "n", "seed", "loops", "layer", "task", "metric", "value", "stderr", "limit"]
+DETAIL = ["model_fingerprint", "data_fingerprint", "version", "docs", "created"]  # what keys a cell, and when
 
 
-def results_frame(store: Store) -> pd.DataFrame:
-    """Every stored cell joined with the grid points that produced its plan; unused label fields are empty."""
+def results_frame(store: Store, detail: bool = False) -> pd.DataFrame:
+    """Every stored cell joined with the grid points that produced its plan; unused label fields are empty.
+
+    With `detail`, also the DETAIL columns, so cells of different runs (limit, data) are never confused.
+    """
     rows = store.query(
-        'SELECT c.model, c.plan, l.variant, l.n, l.seed, l.loops, l.layer, c.task, c.metrics, c."limit" '
+        'SELECT c.model, c.plan, l.variant, l.n, l.seed, l.loops, l.layer, c.task, c.metrics, c."limit", '
+        "c.model_fingerprint, c.data_fingerprint, c.version, c.items AS docs, c.created "
         "FROM cells c JOIN labels l ON c.model_fingerprint = l.model_fingerprint AND c.plan = l.plan "
         "ORDER BY c.task, l.variant, l.n, l.seed, l.loops, l.layer"
     )
@@ -28,10 +33,10 @@ def results_frame(store: Store) -> pd.DataFrame:
             stderr = metrics.get(f"{metric}_stderr")
             records.append({
                 **{key: row[key] for key in COLUMNS[:8]}, "metric": metric, "value": value, "stderr": stderr,
-                "limit": row["limit"],
+                "limit": row["limit"], **{key: row[key] for key in DETAIL},
             })  # fmt: skip
-    frame = pd.DataFrame(records, columns=COLUMNS)
+    frame = pd.DataFrame(records, columns=COLUMNS + DETAIL)
     for column in ("n", "seed", "loops", "layer", "limit"):
         frame[column] = frame[column].astype("Int64").replace(NONE, pd.NA)
     frame[["value", "stderr"]] = frame[["value", "stderr"]].astype(float).fillna(np.nan)
-    return frame
+    return frame if detail else frame[COLUMNS]

@@ -3,7 +3,8 @@
 A cell is one plan scored on one task at one limit, keyed by what determines its numbers: the model's
 fingerprint, the plan text, the task, the limit, the data's fingerprint and the painters version. A cell
 is inserted whole, in one transaction, only once it is complete, so an interrupted sweep loses at most
-the cells in flight and a rerun skips what is stored. Labels (variant, n, seed, loops) say which grid
+the cells in flight and a rerun skips what is stored. Runs record what computed the cells (library
+versions, dtype, device, command), so a report can say what produced it. Labels (variant, n, seed, loops) say which grid
 points produced a plan; two variants that build the same plan share its cells.
 """
 
@@ -33,6 +34,11 @@ CREATE TABLE IF NOT EXISTS labels (
     model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, variant TEXT NOT NULL, n INTEGER NOT NULL,
     seed INTEGER NOT NULL, loops INTEGER NOT NULL, layer INTEGER NOT NULL,
     PRIMARY KEY (model_fingerprint, variant, n, seed, loops, layer)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    model_fingerprint TEXT NOT NULL, task TEXT NOT NULL, "limit" INTEGER NOT NULL, data_fingerprint TEXT NOT NULL,
+    version TEXT NOT NULL, environment TEXT NOT NULL,
+    PRIMARY KEY (model_fingerprint, task, "limit", data_fingerprint, version, environment)
 );
 CREATE TABLE IF NOT EXISTS matrices (
     model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL,
@@ -69,12 +75,20 @@ class Label:
 
 
 class Store:
-    """An open results store; use as a context manager or call `close()`."""
+    """An open results store; use as a context manager or call `close()`.
 
-    def __init__(self, path: str | Path):
+    `read_only` opens an existing store without ever writing to it (nor beside it: no -wal or -shm files
+    unless a writer left some), so reading works on read-only files and media.
+    """
+
+    def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
         existed = self.path.exists() and self.path.stat().st_size > 0
         try:
+            if read_only:
+                self._db = sqlite3.connect(_read_only_uri(self.path), uri=True, isolation_level=None)
+                self._check()
+                return
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             if existed:
                 self._check()
@@ -124,6 +138,21 @@ class Store:
                 (model_fingerprint, plan, label.variant, label.n, label.seed, label.loops, label.layer),
             )
 
+    def put_run(self, cell: Cell, environment: dict[str, object]) -> None:
+        """Record what computed a task's cells (library versions, dtype, device, command): the report shows it."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?, ?)",
+                (cell.model_fingerprint, cell.task, cell.limit, cell.data_fingerprint, __version__,
+                 json.dumps(environment, sort_keys=True, default=str)),
+            )  # fmt: skip
+
+    def runs(self) -> list[sqlite3.Row]:
+        """Every recorded run; a store written before runs were recorded has none."""
+        if not self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"):
+            return []
+        return self.query('SELECT task, "limit", data_fingerprint, version, environment FROM runs')
+
     def put_matrix(self, model_fingerprint: str, plan: str, name: str, source: str, csv: str) -> None:
         with self._db:
             self._db.execute(
@@ -152,8 +181,27 @@ def _key(cell: Cell) -> tuple:
     return (cell.model_fingerprint, cell.plan, cell.task, cell.limit, cell.data_fingerprint)
 
 
+def _read_only_uri(path: Path) -> str:
+    """An SQLite URI that never writes: immutable unless a writer's WAL holds cells not yet in the file."""
+    wal = path.with_name(path.name + "-wal")
+    pending = wal.exists() and wal.stat().st_size > 0
+    return f"{path.resolve().as_uri()}?mode=ro{'' if pending else '&immutable=1'}"
+
+
 def open_existing(path: str | Path) -> Store:
-    """A store that must already exist (for reading): a missing file is an error, not a new store."""
+    """A store that must already exist, opened read-only: a missing or empty file is an error, not a new store."""
     if not Path(path).is_file():
         raise StoreError(f"no results store at '{path}': run `painters sweep --db {path}` first")
-    return Store(path)
+    if Path(path).stat().st_size == 0:
+        raise StoreError(f"'{path}' is an empty file, not a painters results store: run `painters sweep --db` first")
+    return Store(path, read_only=True)
+
+
+def check_model(store: Store, fingerprint: str) -> None:
+    """Refuse to add another model's cells to a store: a store (and its report) holds one model."""
+    rows = store.query("SELECT DISTINCT model FROM cells WHERE model_fingerprint != ?", (fingerprint,))
+    if rows:
+        raise StoreError(
+            f"'{store.path}' holds results of another model ({rows[0]['model']}; fingerprints differ): "
+            "a store holds one model, give a new --db"
+        )

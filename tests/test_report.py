@@ -1,0 +1,94 @@
+"""The report's numbers: one run per figure and task, standard errors carried through, stars above the noise."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from painters.report import NO_GOLD, _clear_best, report
+from painters.store import Cell, Label, Store, open_existing
+
+FULL, REVERSE, SKIP = "0-29", "0-13,15-14,16-29", "0-13,16-29"  # reverse n=2 is also swap layer=14
+
+
+def put(store, plan, limit, acc, gold, task="arc_easy", stderr=0.05):
+    data = f"data-{task}-{limit}"
+    metrics = {"acc": acc, "acc_stderr": stderr, "gold_ll": gold, "gold_ll_stderr": 0.5, "chance": 0.25}
+    if task == "sst2":
+        metrics = {"acc": acc, "acc_stderr": stderr, "chance": 0.5}
+    store.put(Cell("fp", plan, task, limit, data), "tiny", metrics, limit, 1.0)
+
+
+@pytest.fixture
+def written(tmp_path):
+    """A store holding arc_easy at 32 documents (full, reverse, skip) and at 16 (full, swap 14 = reverse n=2)."""
+    with Store(tmp_path / "r.db") as store:
+        store.label("fp", FULL, Label("full"))
+        store.label("fp", REVERSE, Label("reverse", n=2))
+        store.label("fp", SKIP, Label("skip", n=2))
+        store.label("fp", REVERSE, Label("swap", layer=14))
+        put(store, FULL, 32, 0.75, -10.0)
+        put(store, REVERSE, 32, 0.50, -12.0)
+        put(store, SKIP, 32, 0.25, -20.0)
+        put(store, FULL, 16, 0.5, -11.0)
+        put(store, REVERSE, 16, 0.125, -15.0)
+    with open_existing(tmp_path / "r.db") as store:
+        index = report(store, tmp_path / "out")
+    return index.read_text(), tmp_path / "out"
+
+
+def cells_of(page: str, section: str) -> str:
+    return page.split(f'<section id="{section}">')[1].split("</section>")[0]
+
+
+def test_a_figure_takes_one_run_per_task_and_says_what_it_left_out(written):
+    page, _ = written
+    variants = cells_of(page, "all-variants")
+    # normalised: (0.5 - 0.25) / (0.75 - 0.25) = 0.5, stderr 0.05 / 0.5 = 0.1; the 16-document run is not mixed in
+    assert re.search(r"<th>reverse</th>\s*<td>0\.500 ± 0\.100</td>", variants)
+    assert re.search(r"<th>skip</th>\s*<td>0\.000 ± 0\.100</td>", variants)
+    assert "Runs: arc_easy: the first 32 documents (32 scored), data data-arc_easy-32." in variants
+    assert (
+        "Left out (other runs): arc_easy: the first 16 documents (16 scored), data data-arc_easy-16, 2 plans."
+        in variants
+    )
+    assert "Normalised means include arc_easy." in variants
+    single = cells_of(page, "single-layers")  # swap 14 exists at 16 documents with its full model, and at 32
+    assert "Runs: arc_easy: the first 32 documents" in single  # both runs hold every plan: the larger wins
+    # swap at 32: (0.5 - 0.25) / 0.5 = 0.5; the gold change -2 nats ± 0.5
+    assert re.search(r"<th>swap</th>\s*<td>0\.500 ± 0\.100</td>", single)
+
+
+def test_the_page_says_what_produced_it_and_how_to_redraw_it(written):
+    page, out = written
+    facts = cells_of(page, "what-produced-it")
+    assert "<th>model</th><td>tiny (fingerprint fp)</td>" in facts
+    assert "arc_easy (16 documents, data data-arc_easy-16); arc_easy (32 documents, data data-arc_easy-32)" in facts
+    assert f"painters report --db {out.parent / 'r.db'} --out {out}" in facts
+    assert "not recorded (written before painters recorded it)" in facts  # put() alone records no run
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert "<code>0-11,[12-17]x3,18-29</code>" in cells_of(page, "glossary")
+    assert page.count('<img src="data:image/png;base64,') == len(list(out.glob("*.png")))
+    assert all(alt.strip() for alt in re.findall(r'alt="([^"]*)"', page))
+
+
+def test_an_encoder_store_draws_no_empty_gold_figure(tmp_path):
+    with Store(tmp_path / "r.db") as store:
+        store.label("fp", FULL, Label("full"))
+        store.label("fp", REVERSE, Label("reverse", n=2))
+        put(store, FULL, 100, 0.9, None, task="sst2")
+        put(store, REVERSE, 100, 0.8, None, task="sst2")
+    with open_existing(tmp_path / "r.db") as store:
+        page = report(store, tmp_path / "out").read_text()
+    assert NO_GOLD in page
+    assert not list((tmp_path / "out").glob("*gold*.png"))
+    assert "Not in this store, so not drawn: Layer similarity, Single layers, Looped parallel." in page
+
+
+def test_stars_mark_a_best_loop_count_only_above_the_noise():
+    grid = pd.DataFrame([[0.50, 0.60, 0.55], [0.50, 0.52, 0.51]], index=[2, 6], columns=[1, 2, 3])
+    noise = pd.DataFrame(np.full((2, 3), 0.02), index=grid.index, columns=grid.columns)
+    # row 0: 0.60 - 0.55 = 0.05 is not above 2 * hypot(0.02, 0.02) = 0.057; row 1: 0.01 is not either
+    assert _clear_best(grid, noise) == []
+    assert _clear_best(grid, noise / 2) == [(0, 1)]  # 0.05 > 0.028
