@@ -11,7 +11,7 @@ from painters.embedded import DEFAULT_MODEL
 from painters.errors import PaintersError
 from painters.plan import Plan
 from painters.tasks import get_task
-from painters.variants import VARIANTS, build_variant, parse_band, plan_from_spec
+from painters.variants import VARIANTS, build_variant, is_variant_spec, parse_band, plan_from_spec
 
 app = typer.Typer(
     add_completion=False,
@@ -67,6 +67,29 @@ def generate(
     chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
     typer.echo(f"plan: {chosen}", err=True)
     typer.echo(greedy_continuation(loaded, tokenizer, chosen, prompt, max_new_tokens))
+
+
+@app.command(name="export")
+def export_command(
+    out: Path = typer.Option(..., "--out", help="Folder for the checkpoint (hf), or the YAML file (mergekit)."),
+    model: str = MODEL,
+    plan: str = typer.Option(..., "--plan", help="Plan text or variant:key=value,... (skip:n=6); no parallel blocks."),
+    fmt: str = typer.Option("hf", "--format", help="hf (a Hugging Face folder) or mergekit (a passthrough YAML)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing, non-empty --out."),
+) -> None:
+    """Write the model under a plan as a standard checkpoint any tool loads, or as mergekit's recipe for it."""
+    from painters.export import check_destination, check_exportable, export
+    from painters.models import load_model
+
+    check_destination(out, fmt, force)
+    if not is_variant_spec(plan):
+        check_exportable(Plan.parse(plan))  # fail before loading the model
+    loaded, tokenizer = load_model(model)
+    chosen = check_exportable(plan_from_spec(plan, loaded.config.num_hidden_layers))
+    typer.echo(f"plan: {chosen}", err=True)
+    typer.echo(export(loaded, tokenizer, chosen, out, fmt, force))
+    if fmt == "mergekit":
+        typer.echo(f"build it with: mergekit-yaml {out} OUTPUT_FOLDER", err=True)
 
 
 PROTOCOL = typer.Option("probe-under-plan", "--protocol", help="GLUE: probe-under-plan, probe-from-full or finetune.")

@@ -64,6 +64,8 @@ def test_plan_prints_the_plan_text(args, text):
         (["similarity", "--out", "o", "--task", "nope"], "error: unknown task 'nope'"),
         (["suggest", "--n", "2", "--metric", "bi"], "error: unknown metric 'bi': valid metrics are block_influence"),
         (["suggest", "--n", "0"], "error: --n 0 is out of range: drop at least 1 layer"),
+        (["export", "--out", "o", "--plan", "0-3,[4-5]x2,6-29", "-m", "/no/such"], "error: plan '0-3,[4-5]x2,6-29' runs"),
+        (["export", "--out", "o", "--plan", "skip:n=6", "--format", "gguf"], "error: unknown format 'gguf': valid"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(painters, args, message):
