@@ -92,6 +92,39 @@ def export_command(
         typer.echo(f"build it with: mergekit-yaml {out} OUTPUT_FOLDER", err=True)
 
 
+@app.command(name="bench")
+def bench_command(
+    plans: str = typer.Option(
+        ..., "--plans", help="Plans separated by ';' (plan text has commas), e.g. 'skip:n=6;0-11,15x6,18-29'."
+    ),
+    model: str = MODEL,
+    batch_size: int = typer.Option(8, "--batch-size", help="Prompts per prefill, and the batch of the second decode."),
+    prompt_tokens: int = typer.Option(128, "--prompt-tokens", help="Tokens per prompt."),
+    new_tokens: int = typer.Option(32, "--new-tokens", help="Tokens decoded through the KV cache (0: no decode)."),
+    rounds: int = typer.Option(5, "--rounds", help="Measured rounds, after one warm-up round."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the rows as JSON to this file."),
+) -> None:
+    """Speed and peak memory of plans against the full model: prefill tokens/s, decode ms/token, peak MiB."""
+    from painters.bench import Shape, bench, format_table, summary_json
+    from painters.meter import Meter
+    from painters.models import load_model
+
+    shape = Shape(batch_size, prompt_tokens, new_tokens).check(rounds)
+    specs = [spec.strip() for spec in plans.split(";") if spec.strip()]
+    if not specs:
+        raise PaintersError("no plans given: pass --plans with plans separated by ';', e.g. 'skip:n=6;0-11,18-29'")
+    for spec in specs:
+        if not is_variant_spec(spec):
+            Plan.parse(spec)  # fail before loading the model
+    loaded, _ = load_model(model)
+    chosen = [plan_from_spec(spec, loaded.config.num_hidden_layers) for spec in specs]
+    meter = Meter(loaded.device)
+    rows = bench(loaded, chosen, shape, rounds, meter, progress=True)
+    typer.echo(format_table(rows, shape, meter.describe()))
+    if json_path is not None:
+        json_path.write_text(summary_json(rows, model, meter.describe(), shape, rounds))
+
+
 PROTOCOL = typer.Option("probe-under-plan", "--protocol", help="GLUE: probe-under-plan, probe-from-full or finetune.")
 POOLING = typer.Option(None, "--pooling", help="GLUE: mean or cls (default: as the model is meant to be pooled).")
 

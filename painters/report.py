@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,7 @@ def report(store: Store, out: str | Path) -> Path:
         _variants_section(scores, folder),
         _looped_section(scores, folder),
         _order_section(scores, folder),
+        _tradeoff_section(scores, store, folder),
     ]
     index = folder / "index.html"
     index.write_text(_page(models[0], frame, [s for s in sections if s is not None]), encoding="utf-8")
@@ -222,6 +224,64 @@ def _order_section(scores: pd.DataFrame, folder: Path) -> tuple[str, str, str] |
         "against semantic ones. Tasks where the full model is not above chance have no normalised score."
     )
     return "Layer order", text, _figure_html(path, drop.round(3))
+
+
+def _tradeoff_section(scores: pd.DataFrame, store: Store, folder: Path) -> tuple[str, str, str] | None:
+    columns = ["plan", "speedup", "shape", "device"]
+    speeds = pd.DataFrame([dict(row) for row in store.query(f"SELECT {', '.join(columns)} FROM speeds")], columns=columns)
+    plans = scores.drop_duplicates(["plan", "task", "limit"]).groupby("plan").normalised.mean().rename("score")
+    labels = scores.drop_duplicates("plan").set_index("plan").apply(_point_label, axis=1).rename("label")
+    points = speeds.join(plans, on="plan").join(labels, on="plan").dropna(subset=["score"])
+    if points.empty:
+        return None
+    points["front"] = pareto_front(points.speedup, points.score)
+    front = points[points.front].sort_values("speedup")
+    figure, (axes,) = _figure(1)
+    axes.scatter(points.speedup, points.score, color="tab:blue", alpha=0.5, label="plan")
+    axes.plot(front.speedup, front.score, color="tab:red", marker="o", label="Pareto front")
+    for row in front.itertuples():
+        axes.annotate(row.label, (row.speedup, row.score), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    axes.axhline(1, color="black", linestyle="--", label="full model")
+    axes.axvline(1, color="black", linestyle=":")
+    _labels(axes, "measured speed-up over the full model", "normalised score (mean over tasks)",
+            "Accuracy against speed")  # fmt: skip
+    path = _save(figure, folder / "tradeoff.png")
+    table = front[["label", "plan", "speedup", "score"]].set_index("label").rename_axis(None).round(3)
+    text = (
+        "Each plan's normalised score (mean over tasks) against its speed-up over the full model, measured once per "
+        f"plan by the sweep ({', '.join(sorted(set(points.device)))}; one forward of batch x prompt tokens "
+        f"{', '.join(sorted({_shape_text(shape) for shape in points['shape']}))}, median of rounds interleaved "
+        "with the full model). "
+        "The Pareto front: the plans no other plan beats on both; the table lists them."
+    )
+    return "Accuracy against speed", text, _figure_html(path, table)
+
+
+def pareto_front(speed: pd.Series, score: pd.Series) -> pd.Series:
+    """Whether each point is on the Pareto front: no other point is at least as fast and as good, and better in one."""
+    values = list(zip(speed, score, strict=True))
+    return pd.Series(
+        [not any(s >= sp and c >= sc and (s, c) != (sp, sc) for s, c in values) for sp, sc in values], index=speed.index
+    )
+
+
+def _shape_text(shape: str) -> str:
+    sizes = json.loads(shape)
+    return f"{sizes['batch_size']} x {sizes['prompt_tokens']}"
+
+
+def _point_label(row: pd.Series) -> str:
+    """A grid point in a few characters: 'skip n=6', 'looped_parallel n=6 x3', 'swap 4'."""
+    parts = [row.variant]
+    if pd.notna(row.n):
+        parts.append(f"n={row.n}")
+    if pd.notna(row.layer):
+        parts.append(str(row.layer))
+    if pd.notna(row.seed) and row.variant == "shuffle":
+        parts.append(f"seed {row.seed}")
+    if pd.notna(row.loops):
+        parts.append(f"x{row.loops}")
+    return " ".join(parts)
 
 
 def _figure(panels: int) -> tuple[Figure, list]:

@@ -4,7 +4,8 @@ A cell is one plan scored on one task at one limit, keyed by what determines its
 fingerprint, the plan text, the task, the limit, the data's fingerprint and the painters version. A cell
 is inserted whole, in one transaction, only once it is complete, so an interrupted sweep loses at most
 the cells in flight and a rerun skips what is stored. Labels (variant, n, seed, loops) say which grid
-points produced a plan; two variants that build the same plan share its cells.
+points produced a plan; two variants that build the same plan share its cells. Speeds hold each plan's
+measured speed-up over the full model, once per plan.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ CREATE TABLE IF NOT EXISTS labels (
     model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, variant TEXT NOT NULL, n INTEGER NOT NULL,
     seed INTEGER NOT NULL, loops INTEGER NOT NULL, layer INTEGER NOT NULL,
     PRIMARY KEY (model_fingerprint, variant, n, seed, loops, layer)
+);
+CREATE TABLE IF NOT EXISTS speeds (
+    model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, speedup REAL NOT NULL, shape TEXT NOT NULL,
+    device TEXT NOT NULL, PRIMARY KEY (model_fingerprint, plan)
 );
 CREATE TABLE IF NOT EXISTS matrices (
     model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL,
@@ -122,6 +127,17 @@ class Store:
             self._db.execute(
                 "INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (model_fingerprint, plan, label.variant, label.n, label.seed, label.loops, label.layer),
+            )
+
+    def has_speed(self, model_fingerprint: str, plan: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM speeds WHERE model_fingerprint=? AND plan=?", (model_fingerprint, plan))
+        return row.fetchone() is not None
+
+    def put_speed(self, model_fingerprint: str, plan: str, speedup: float, shape: str, device: str) -> None:
+        """A plan's measured speed-up over the full model; measured once per plan, so a stored one is kept."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO speeds VALUES (?, ?, ?, ?, ?)", (model_fingerprint, plan, speedup, shape, device)
             )
 
     def put_matrix(self, model_fingerprint: str, plan: str, name: str, source: str, csv: str) -> None:

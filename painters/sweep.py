@@ -1,23 +1,28 @@
 """Running a grid of plans on tasks into the results store, resuming where a previous run stopped.
 
-Cells already stored are skipped. The rest run task by task, in groups of plans sorted so that plans
-sharing a prefix are neighbours: within a group, every batch runs the shared steps once
-(`painters.prefix_memo`). A group's cells are stored as soon as the group finishes, each in its own
-transaction, so an interruption loses only the group in flight.
+First the speed-up of each plan not yet measured is measured, all of them in the same rounds
+(`painters.bench.speedups`), for the report's trade-off of score against speed. Cells already stored are
+skipped. The rest run task by task, in groups of plans sorted so that plans sharing a prefix are
+neighbours: within a group, every batch runs the shared steps once (`painters.prefix_memo`). A group's
+cells are stored as soon as the group finishes, each in its own transaction, so an interruption loses
+only the group in flight.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
+from painters.bench import SPEEDUP_SHAPE, speedups
 from painters.evaluation import NOT_METRICS, TaskData, check_fit, run_task, summarise, task_data, work
 from painters.fingerprints import data_fingerprint, model_fingerprint
 from painters.glue import GlueOptions
 from painters.grid import GridPoint
+from painters.meter import Meter
 from painters.plan import Plan
 from painters.prefix_memo import sharing_order
 from painters.store import NONE, Cell, Store
@@ -51,6 +56,7 @@ def sweep(
     for point in points:
         store.label(fingerprint, str(point.plan), point.label)
     plans = sharing_order([point.plan for point in points])
+    _record_speeds(model, fingerprint, plans, store, progress)
     jobs = [_job(task_data(task, limit, data_dir), plans, fingerprint, store, limit, glue) for task in tasks]
     total = sum(work(job.data)[1] * len(job.cells) for job in jobs)
     done = sum(len(plans) - len(job.cells) for job in jobs)
@@ -62,6 +68,17 @@ def sweep(
             for start in range(0, len(todo), GROUP):
                 _run_group(model, tokenizer, name, job, todo[start : start + GROUP], store, batch_size, bar, glue)
     return sum(len(job.cells) for job in jobs)
+
+
+def _record_speeds(model: PreTrainedModel, fingerprint: str, plans: list[Plan], store: Store, progress: bool) -> None:
+    """Each plan's speed-up over the full model, measured once per plan (all new plans in the same rounds)."""
+    todo = [plan for plan in plans if not store.has_speed(fingerprint, str(plan))]
+    if not todo:
+        return
+    meter = Meter(model.device)
+    shape = json.dumps(asdict(SPEEDUP_SHAPE))
+    for plan, ratio in speedups(model, todo, meter, progress).items():
+        store.put_speed(fingerprint, plan, ratio, shape, meter.describe())
 
 
 def _job(data: TaskData, plans: list[Plan], fingerprint: str, store: Store, limit: int | None, glue) -> _Job:

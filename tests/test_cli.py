@@ -66,6 +66,9 @@ def test_plan_prints_the_plan_text(args, text):
         (["suggest", "--n", "0"], "error: --n 0 is out of range: drop at least 1 layer"),
         (["export", "--out", "o", "--plan", "0-3,[4-5]x2,6-29", "-m", "/no/such"], "error: plan '0-3,[4-5]x2,6-29' runs"),
         (["export", "--out", "o", "--plan", "skip:n=6", "--format", "gguf"], "error: unknown format 'gguf': valid"),
+        (["bench", "--plans", " ; "], "error: no plans given: pass --plans with plans separated by ';'"),
+        (["bench", "--plans", "skip:n=6;0-3,[4-5", "-m", "/no/such"], "error: unbalanced brackets in plan '0-3,[4-5'"),
+        (["bench", "--plans", "skip:n=6", "--rounds", "0"], "error: --rounds 0 is out of range"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(painters, args, message):
