@@ -17,6 +17,7 @@ import json
 import math
 import statistics
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import torch
@@ -60,23 +61,33 @@ SPEEDUP_ROUNDS = 3
 def bench(model: PreTrainedModel, plans: list[Plan | str], shape: Shape = Shape(), rounds: int = 5,
           meter: Meter | None = None, progress: bool = False) -> list[dict]:  # fmt: skip
     """One row per plan (the full model first): each figure's median, spread and ratio to the full model."""
-    shape.check(rounds)
-    meter = meter or Meter(model.device)
     full = Plan.full(len(adapter_for(model.config.model_type).layer_list(model)))
     chosen = list(dict.fromkeys([full, *(resolve_plan(model, plan) for plan in plans)]))
-    inputs = _inputs(model, shape)
-    samples: dict[Plan, dict[str, list[float]]] = {plan: defaultdict(list) for plan in chosen}
-    bar = tqdm(total=(rounds + 1) * len(chosen), desc="bench", unit="plan", disable=not progress)
+    return bench_runs([(str(plan), model, plan) for plan in chosen], shape, rounds, meter, progress)
+
+
+def bench_runs(runs: list[tuple[str, PreTrainedModel, Plan | None]], shape: Shape = Shape(), rounds: int = 5,
+               meter: Meter | None = None, progress: bool = False) -> list[dict]:  # fmt: skip
+    """`bench` over (name, model, plan) runs, which may be different models; the first run is the reference.
+
+    A run whose plan is None runs the model as it is, without painters (an exported checkpoint, say).
+    """
+    shape.check(rounds)
+    meter = meter or Meter(runs[0][1].device)
+    inputs = _inputs(runs[0][1], shape)
+    samples: list[dict[str, list[float]]] = [defaultdict(list) for _ in runs]
+    bar = tqdm(total=(rounds + 1) * len(runs), desc="bench", unit="plan", disable=not progress)
     for round_ in range(rounds + 1):  # round 0 warms up: allocator, kernels, caches
-        for plan in chosen:
-            with apply_plan(model, plan), torch.no_grad():
+        for (_, model, plan), sample in zip(runs, samples, strict=True):
+            with apply_plan(model, plan) if plan is not None else nullcontext(), torch.no_grad():
                 figures = _measure(model, inputs, shape, meter)
             for figure, value in figures.items():
                 if round_:
-                    samples[plan][figure].append(value)
+                    sample[figure].append(value)
             bar.update()
     bar.close()
-    return [_row(plan, samples[plan], samples[full]) for plan in chosen]
+    calls = [len(plan.layers()) if plan else len(adapter_for(m.config.model_type).layer_list(m)) for _, m, plan in runs]
+    return [_row(run[0], count, sample, samples[0]) for run, count, sample in zip(runs, calls, samples, strict=True)]
 
 
 def speedups(model: PreTrainedModel, plans: list[Plan], meter: Meter | None = None,
@@ -156,8 +167,8 @@ def _decode_ms(model: PreTrainedModel, prompt: torch.Tensor, steps: torch.Tensor
     return 1000 * meter.seconds(decode) / steps.shape[1]
 
 
-def _row(plan: Plan, samples: dict[str, list[float]], full: dict[str, list[float]]) -> dict:
-    row: dict[str, object] = {"plan": str(plan), "layer_calls": len(plan.layers())}
+def _row(name: str, layer_calls: int, samples: dict[str, list[float]], full: dict[str, list[float]]) -> dict:
+    row: dict[str, object] = {"plan": name, "layer_calls": layer_calls}
     for figure, (_, ratio) in FIGURES.items():
         value, reference = statistics.median(samples[figure]), statistics.median(full[figure])
         row[figure] = value

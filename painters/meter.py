@@ -3,11 +3,14 @@
 Accelerators run asynchronously, so a timing is only true once the device has finished the work: the
 meter synchronises before starting and before stopping the clock. Peak memory is the device's own
 counter on an accelerator (CUDA's peak allocated bytes) and the process's peak resident set size on the
-CPU (Linux's VmHWM, reset through /proc/self/clear_refs), so it includes the weights.
+CPU (Linux's VmHWM, reset through /proc/self/clear_refs after glibc has returned freed memory), so it
+includes the weights.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import re
 import time
 from collections.abc import Callable
@@ -16,6 +19,9 @@ from pathlib import Path
 import torch
 
 _STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
+if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):  # not glibc
+    _LIBC = None
 
 
 class Meter:
@@ -38,6 +44,8 @@ class Meter:
         if self._cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
         elif _CLEAR_REFS.exists():
+            if _LIBC is not None:
+                _LIBC.malloc_trim(0)  # hand freed memory back, or an earlier run's peak stays resident and hides this one
             _CLEAR_REFS.write_text("5")
 
     def peak_mib(self) -> float:

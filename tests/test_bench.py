@@ -13,7 +13,7 @@ from tiny import CharTokenizer, tiny_model
 
 import painters.sweep as sweep_module
 
-from painters import Plan, PaintersError
+from painters import PaintersError
 from painters.bench import FIGURES, SPEEDUP_SHAPE, Shape, _row, bench, format_table, summary_json
 from painters.grid import grid
 from painters.report import pareto_front, report
@@ -45,7 +45,7 @@ def test_ratios_are_speed_ups_and_memory_fractions():
             "decode_ms_batch_b": [20, 20, 20], "peak_mib": [1000, 1000, 1000]}  # fmt: skip
     plan = {"prefill_tokens_per_s": [150, 100, 200], "decode_ms_batch_1": [6, 5, 7],
             "decode_ms_batch_b": [40, 40, 40], "peak_mib": [900, 900, 900]}  # fmt: skip
-    row = _row(Plan.parse("0-2"), plan, full)
+    row = _row("0-2", 3, plan, full)
     assert row["prefill_tokens_per_s"] == 150 and row["prefill_tokens_per_s_ratio"] == 1.5
     assert row["prefill_tokens_per_s_spread"] == (200 - 100) / 150
     assert row["decode_ms_batch_1"] == 6 and row["decode_ms_batch_1_ratio"] == 2.0  # twice as fast
