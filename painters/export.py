@@ -83,7 +83,7 @@ def mergekit_yaml(model: PreTrainedModel, plan: Plan) -> str:
             runs[-1][1] += 1
         else:
             runs.append([layer, layer + 1])
-    source = model.name_or_path
+    source = str(Path(model.name_or_path).resolve()) if Path(model.name_or_path).exists() else model.name_or_path
     recipe = {
         "slices": [{"sources": [{"model": source, "layer_range": run}]} for run in runs],
         "merge_method": "passthrough",

@@ -194,7 +194,8 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_numbers(painters, tiny_fold
     report = painters("report", "--db", str(db), "--out", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     page = (tmp_path / "report" / "index.html").read_text()
-    assert page.count("data:image/png;base64,") == 3 and "<table" in page
+    assert page.count("data:image/png;base64,") == 4 and "<table" in page  # with score against measured speed-up
+    assert "<h2>Accuracy against speed</h2>" in page
 
 
 @pytest.mark.parametrize(
