@@ -13,7 +13,7 @@ from painters.embedded import DEFAULT_MODEL
 from painters.errors import PaintersError
 from painters.plan import Plan
 from painters.tasks import get_task
-from painters.variants import VARIANTS, build_variant, parse_band, plan_from_spec
+from painters.variants import VARIANTS, build_variant, is_variant_spec, parse_band, plan_from_spec
 
 app = typer.Typer(
     add_completion=False,
@@ -146,6 +146,69 @@ def generate(
     text = greedy_continuation(loaded, tokenizer, chosen, prompt, max_new_tokens)
     typer.echo(f"plan: {chosen}", err=True)
     typer.echo(text)
+
+
+@app.command(name="export")
+def export_command(
+    out: Path = typer.Option(..., "--out", help="Folder for the checkpoint (hf), or the YAML file (mergekit)."),
+    model: str = MODEL,
+    plan: str = typer.Option(..., "--plan", help="Plan text or variant:key=value,... (skip:n=6); no parallel blocks."),
+    fmt: str = typer.Option("hf", "--format", help="hf (a Hugging Face folder) or mergekit (a passthrough YAML)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing, non-empty --out."),
+    dtype: str = DTYPE,
+) -> None:
+    """Write the model under a plan as a standard checkpoint any tool loads, or as mergekit's recipe for it."""
+    from painters.export import check_destination, check_exportable, export
+    from painters.models import load_model
+
+    check_destination(out, fmt, force)
+    placement = _placement("cpu", dtype, None, None)  # the weights are written, not run: host memory is enough
+    if not is_variant_spec(plan):
+        check_exportable(Plan.parse(plan))  # fail before loading the model
+    loaded, tokenizer = load_model(model, **placement)
+    chosen = check_exportable(plan_from_spec(plan, loaded.config.num_hidden_layers))
+    typer.echo(f"plan: {chosen}", err=True)
+    typer.echo(export(loaded, tokenizer, chosen, out, fmt, force))
+    if fmt == "mergekit":
+        typer.echo(f"build it with: mergekit-yaml {out} OUTPUT_FOLDER", err=True)
+
+
+@app.command(name="bench")
+def bench_command(
+    plans: str = typer.Option(
+        ..., "--plans", help="Plans separated by ';' (plan text has commas), e.g. 'skip:n=6;0-11,15x6,18-29'."
+    ),
+    model: str = MODEL,
+    batch_size: int = typer.Option(8, "--batch-size", help="Prompts per prefill, and the batch of the second decode."),
+    prompt_tokens: int = typer.Option(128, "--prompt-tokens", help="Tokens per prompt."),
+    new_tokens: int = typer.Option(32, "--new-tokens", help="Tokens decoded through the KV cache (0: no decode)."),
+    rounds: int = typer.Option(5, "--rounds", help="Measured rounds, after one warm-up round."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the rows as JSON to this file."),
+    device: str = DEVICE,
+    dtype: str = DTYPE,
+    device_map: str | None = DEVICE_MAP,
+    attn: str | None = ATTN,
+) -> None:
+    """Speed and peak memory of plans against the full model: prefill tokens/s, decode ms/token, peak MiB."""
+    from painters.bench import Shape, bench, format_table, summary_json
+    from painters.devices import Meter, input_device
+    from painters.models import load_model
+
+    shape = Shape(batch_size, prompt_tokens, new_tokens).check(rounds)
+    specs = [spec.strip() for spec in plans.split(";") if spec.strip()]
+    if not specs:
+        raise PaintersError("no plans given: pass --plans with plans separated by ';', e.g. 'skip:n=6;0-11,18-29'")
+    for spec in specs:
+        if not is_variant_spec(spec):
+            Plan.parse(spec)  # fail before loading the model
+    output_file(json_path, "--json")
+    loaded, _ = load_model(model, **_placement(device, dtype, device_map, attn))
+    chosen = [plan_from_spec(spec, loaded.config.num_hidden_layers) for spec in specs]
+    meter = Meter(input_device(loaded))
+    rows = bench(loaded, chosen, shape, rounds, meter, progress=True)
+    typer.echo(format_table(rows, shape, meter.describe()))
+    if json_path is not None:
+        json_path.write_text(summary_json(rows, model, meter.describe(), shape, rounds))
 
 
 PROTOCOL = typer.Option("probe-under-plan", "--protocol", help="GLUE: probe-under-plan, probe-from-full or finetune.")

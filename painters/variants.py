@@ -155,7 +155,7 @@ def _whole(key: str, value: object) -> int | Band:
 
 def plan_from_spec(spec: str, num_layers: int) -> Plan:
     """Plan text (`0-11,18-29`) or a variant with options (`skip:n=6`, `swap:layer=4`, `shuffle:n=8,seed=1`)."""
-    if not spec.strip() or not spec.strip()[0].isalpha():
+    if not is_variant_spec(spec):
         return Plan.parse(spec, num_layers)
     name, _, option_text = spec.strip().partition(":")
     if name.strip() not in _VARIANTS:
@@ -170,6 +170,11 @@ def plan_from_spec(spec: str, num_layers: int) -> Plan:
             raise PlanError(f"option '{key}' is given twice in '{spec}'")
         options[key] = _option(name.strip(), key, value, spec)
     return build_variant(name.strip(), num_layers, **options)
+
+
+def is_variant_spec(spec: str) -> bool:
+    """Whether `spec` names a variant (`skip:n=6`) rather than giving plan text (`0-11,18-29`)."""
+    return spec.strip()[:1].isalpha()
 
 
 def parse_band(text: str) -> Band:

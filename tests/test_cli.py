@@ -71,6 +71,11 @@ def test_plan_prints_the_plan_text(args, text):
         (["similarity", "--out", "o", "--device-map", "all"], "error: unknown --device-map 'all': valid maps"),
         (["suggest", "--n", "2", "--attn", "flash"], "error: unknown --attn 'flash': valid kernels are sdpa"),
         (["plan", "skip", "--n", "6"], "error: give one of --layers L (the number of layers) and --model M"),
+        (["export", "--out", "o", "--plan", "0-3,[4-5]x2,6-29", "-m", "/no/such"], "error: plan '0-3,[4-5]x2,6-29' runs"),
+        (["export", "--out", "o", "--plan", "skip:n=6", "--format", "gguf"], "error: unknown format 'gguf': valid"),
+        (["bench", "--plans", " ; "], "error: no plans given: pass --plans with plans separated by ';'"),
+        (["bench", "--plans", "skip:n=6;0-3,[4-5", "-m", "/no/such"], "error: unbalanced brackets in plan '0-3,[4-5'"),
+        (["bench", "--plans", "skip:n=6", "--rounds", "0"], "error: --rounds 0 is out of range"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(painters, args, message):
@@ -191,6 +196,7 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_numbers(painters, tiny_fold
     assert page.count("data:image/png;base64,") == len(figures) >= 4 and "<table" in page
     assert {"variants_arc_easy.png", "variants_arc_easy_gold.png", "variants_winogrande.png"} <= set(figures)
     assert "Left out (other runs)" not in page  # one run per task: nothing to leave out
+    assert "<h2>Accuracy against speed</h2>" in page  # score against measured speed-up
 
 
 @pytest.mark.slow
