@@ -385,7 +385,7 @@ def _tradeoff_section(scores: pd.DataFrame, store: Store, folder: Path) -> Secti
     shapes = ", ".join(sorted({_shape_text(shape) for shape in points["shape"]}))
     text = (
         "Each plan's normalised score (mean over tasks) against its speed-up over the full model, measured once per "
-        f"plan by the sweep ({', '.join(sorted(set(points.device)))}; one forward pass of batch x prompt tokens "
+        f"plan by the sweep ({', '.join(sorted(set(points.device)))}; one forward of batch x prompt tokens "
         f"{shapes}, median of rounds interleaved with the full model). The Pareto front: the plans no other plan "
         "beats on both; the table lists them."
     )

@@ -126,6 +126,8 @@ def test_the_report_draws_score_against_speed_up_with_the_pareto_front(tmp_path)
     section = page.split("<h2>Accuracy against speed</h2>")[1]
     assert "(cpu, 2 threads; one forward of batch x prompt tokens 1 x 64" in section
     front = pd.read_html(io.StringIO(section.split("</table>")[0] + "</table>"), index_col=0, thousands=None)[0]
+    assert front.score.str.contains(" ± ").all()  # every score with its standard error
+    front["score"] = front.score.str.split(" ± ").str[0].astype(float)
     # normalised: full 1, skip n=2 (0.5 + 0.5) / 2, skip n=4 0; parallel 0.5 but slower; reverse 0.875 at 1.0
     assert front.to_dict("index") == {
         "full": {"plan": "0-5", "speedup": 1.0, "score": 1.0},
