@@ -352,8 +352,7 @@ def _clear_best(grid: pd.DataFrame, noise: pd.DataFrame) -> list[tuple[int, int]
 
 def _tradeoff_section(scores: pd.DataFrame, store: Store, folder: Path) -> Section | None:
     """Each plan's normalised mean score against its measured speed-up, the Pareto front marked and labelled."""
-    columns = ["plan", "speedup", "shape", "device"]
-    speeds = pd.DataFrame([dict(row) for row in store.query(f"SELECT {', '.join(columns)} FROM speeds")], columns=columns)
+    speeds = pd.DataFrame([dict(row) for row in store.speeds()], columns=["plan", "speedup", "shape", "device"])
     if speeds.empty or (found := _figure_rows(scores, (*BAND_VARIANTS, *SINGLE_VARIANTS))) is None:
         return None
     rows, tasks, notes = found

@@ -154,9 +154,19 @@ class Store:
 
     def runs(self) -> list[sqlite3.Row]:
         """Every recorded run; a store written before runs were recorded has none."""
-        if not self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"):
+        if not self._has_table("runs"):
             return []
         return self.query('SELECT task, "limit", data_fingerprint, version, environment FROM runs')
+
+    def speeds(self) -> list[sqlite3.Row]:
+        """Every plan's measured speed-up; a store written before speeds were measured has none."""
+        if not self._has_table("speeds"):
+            return []
+        return self.query("SELECT plan, speedup, shape, device FROM speeds")
+
+    def _has_table(self, name: str) -> bool:
+        """Whether the store has a table (a store opened read-only keeps the tables of the version that wrote it)."""
+        return bool(self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)))
 
     def has_speed(self, model_fingerprint: str, plan: str) -> bool:
         row = self._db.execute("SELECT 1 FROM speeds WHERE model_fingerprint=? AND plan=?", (model_fingerprint, plan))
