@@ -184,10 +184,10 @@ class Meter:
 
     def seconds(self, call: Callable[[], object]) -> float:
         """How long `call` takes, the device's queued work included."""
-        self._synchronize()
+        synchronize(self.device)
         start = time.perf_counter()
         call()
-        self._synchronize()
+        synchronize(self.device)
         return time.perf_counter() - start
 
     def reset_peak(self) -> None:
@@ -213,6 +213,3 @@ class Meter:
             return torch.cuda.get_device_name(self.device)
         threads = torch.get_num_threads()
         return f"cpu, {threads} thread{'s' if threads > 1 else ''}"
-
-    def _synchronize(self) -> None:
-        synchronize(self.device)
