@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
 
 from painters import checks
 from painters.checks import ModelFacts, comma_list, model_source, output_file, output_folder
+from painters.devices import Placement
 from painters.embedded import DEFAULT_MODEL
 from painters.errors import PaintersError
 from painters.plan import Plan
@@ -27,7 +32,9 @@ MODEL = typer.Option(
     DEFAULT_MODEL, "--model", "-m", help="Embedded name (smollm2-135m, minilm-l6), folder, .gguf or hub id."
 )
 DEVICE = typer.Option("auto", "--device", help="auto (a GPU if there is one), cpu, cuda, cuda:N or mps.")
-DTYPE = typer.Option("auto", "--dtype", help="auto (bfloat16 on a GPU that has it, else float32), float32, bfloat16, float16.")
+DTYPE = typer.Option(
+    "auto", "--dtype", help="auto (bfloat16 on a GPU that has it, else float32), float32, bfloat16, float16."
+)
 DEVICE_MAP = typer.Option(
     None, "--device-map", help="auto, balanced or sequential: accelerate spreads the model over GPUs, CPU and disk."
 )
@@ -36,29 +43,57 @@ MAX_BATCH_TOKENS = typer.Option(
     None, "--max-batch-tokens", min=1, help="Tokens per forward pass, padding included (default: from the device)."
 )
 SKIP_GENERATION = typer.Option(
-    False, "--skip-generation", help="GSM8K: score only the reference solution's log-likelihood (gold_ll), no generation."
+    False,
+    "--skip-generation",
+    help="GSM8K: score only the reference solution's log-likelihood (gold_ll), no generation.",
 )
 MEMO_BUDGET = typer.Option(
     None, "--memo-budget", min=0.0, help="GiB the steps shared by plans may keep (default: 1/4 of the free memory)."
 )
 
 
-def _placement(device: str, dtype: str, device_map: str | None, attn: str | None) -> dict:
-    """The model's placement, checked before anything loads, as `load_model` keyword arguments."""
-    from dataclasses import asdict
+PLACEMENT_OPTIONS = (("device", str, DEVICE), ("dtype", str, DTYPE), ("device_map", str | None, DEVICE_MAP),
+                     ("attn", str | None, ATTN))  # fmt: skip
 
-    from painters.devices import Placement
 
-    return asdict(Placement(device, dtype, device_map, attn).check())
+def placed(attn: bool = True) -> Callable[[Callable], Callable]:
+    """Give a command the placement options (--device, --dtype, --device-map and, with `attn`, --attn),
+    declared once here. The command takes a `placement` argument instead: those options as a `Placement`,
+    checked before the command runs, so a bad device fails before anything else is read or loaded."""
+
+    def wrap(command: Callable) -> Callable:
+        options = PLACEMENT_OPTIONS if attn else PLACEMENT_OPTIONS[:3]
+        signature = inspect.signature(command)
+        assert "placement" in signature.parameters, f"{command.__name__} takes no placement"
+
+        @functools.wraps(command)
+        def run(**kwargs):
+            placement = Placement(**{name: kwargs.pop(name) for name, _, _ in options}).check()
+            return command(placement=placement, **kwargs)
+
+        own = [p for p in signature.parameters.values() if p.name != "placement"]
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+                 for name, kind, default in options]  # fmt: skip
+        run.__signature__ = signature.replace(parameters=[*own, *added])
+        return run
+
+    return wrap
+
+
+def _load(model: str, placement: Placement):
+    """`load_model` with the command's placement: (model, tokenizer)."""
+    from painters.models import load_model
+
+    return load_model(model, **asdict(placement))
 
 
 @app.command()
+@placed(attn=False)
 def layers(
     model: str = MODEL,
     plan: str = typer.Option("full", "--plan", help="The plan whose cost to estimate (plan text or variant:k=v)."),
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    device_map: str | None = DEVICE_MAP,
+    *,
+    placement: Placement,
 ) -> None:
     """Describe a model (architecture, layers, hidden size, parameters) and what a plan will cost on the device.
 
@@ -69,21 +104,20 @@ def layers(
     facts = model_source(model)
     if facts is not None:
         _check_plan(plan, facts)
-    placement = _placement(device, dtype, device_map, None)
     empty = empty_model(model)
     lines = {**describe(empty), **_cost(empty, plan_from_spec(plan, empty.config.num_hidden_layers), placement)}
     for key, value in lines.items():
         typer.echo(f"{key:<14}{value}")
 
 
-def _cost(empty, chosen: Plan, placement: dict) -> dict[str, str]:
+def _cost(empty, chosen: Plan, placement: Placement) -> dict[str, str]:
     from painters.costs import plan_cost
-    from painters.devices import Placement
 
-    return plan_cost(empty, chosen, Placement(**placement))
+    return plan_cost(empty, chosen, placement)
 
 
 @app.command()
+@placed(attn=False)
 def plan(
     name: str = typer.Argument(..., help=f"Variant: {', '.join(VARIANTS)}."),
     num_layers: int | None = typer.Option(None, "--layers", help="Number of layers L of the model (or --model)."),
@@ -95,9 +129,8 @@ def plan(
     model: str | None = typer.Option(
         None, "--model", "-m", help="Take L from this model and print the plan's cost on the device to stderr."
     ),
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    device_map: str | None = DEVICE_MAP,
+    *,
+    placement: Placement,
 ) -> None:
     """Print the plan text of a variant of the paper's Figure 1 (with --model, also what it will cost)."""
     if (num_layers is None) == (model is None):
@@ -106,7 +139,6 @@ def plan(
     if model is not None:
         from painters.models import empty_model
 
-        placement = _placement(device, dtype, device_map, None)
         empty = empty_model(model)
         num_layers = empty.config.num_hidden_layers
     built = build_variant(
@@ -119,29 +151,26 @@ def plan(
 
 
 @app.command()
+@placed()
 def generate(
     prompt: str = typer.Option(..., "--prompt", "-p", help="Text to continue."),
     model: str = MODEL,
     plan: str = typer.Option("full", "--plan", help="Plan text (0-11,18-29) or variant:key=value,... (skip:n=6)."),
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Tokens to generate (within the context)."),
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    device_map: str | None = DEVICE_MAP,
-    attn: str | None = ATTN,
+    *,
+    placement: Placement,
 ) -> None:
     """Greedy continuation of a prompt under a plan, with the KV cache."""
     from painters.generation import greedy_continuation
-    from painters.models import load_model
 
     if not prompt:
         raise PaintersError("empty --prompt: give the text to continue")
-    placement = _placement(device, dtype, device_map, attn)
     facts = model_source(model)
     if facts is not None:
         _check_decoder(facts, "generation")
         _check_plan(plan, facts)
         _check_new_tokens(max_new_tokens, facts.context_length)
-    loaded, tokenizer = load_model(model, **placement)
+    loaded, tokenizer = _load(model, placement)
     chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
     text = greedy_continuation(loaded, tokenizer, chosen, prompt, max_new_tokens)
     typer.echo(f"plan: {chosen}", err=True)
@@ -159,13 +188,12 @@ def export_command(
 ) -> None:
     """Write the model under a plan as a standard checkpoint any tool loads, or as mergekit's recipe for it."""
     from painters.export import check_destination, check_exportable, export
-    from painters.models import load_model
 
     check_destination(out, fmt, force)
-    placement = _placement("cpu", dtype, None, None)  # the weights are written, not run: host memory is enough
+    placement = Placement("cpu", dtype).check()  # the weights are written, not run: host memory is enough
     if not is_variant_spec(plan):
         check_exportable(Plan.parse(plan))  # fail before loading the model
-    loaded, tokenizer = load_model(model, **placement)
+    loaded, tokenizer = _load(model, placement)
     chosen = check_exportable(plan_from_spec(plan, loaded.config.num_hidden_layers))
     typer.echo(f"plan: {chosen}", err=True)
     typer.echo(export(loaded, tokenizer, chosen, out, fmt, force))
@@ -174,6 +202,7 @@ def export_command(
 
 
 @app.command(name="bench")
+@placed()
 def bench_command(
     plans: str = typer.Option(
         ..., "--plans", help="Plans separated by ';' (plan text has commas), e.g. 'skip:n=6;0-11,15x6,18-29'."
@@ -184,15 +213,12 @@ def bench_command(
     new_tokens: int = typer.Option(32, "--new-tokens", help="Tokens decoded through the KV cache (0: no decode)."),
     rounds: int = typer.Option(5, "--rounds", help="Measured rounds, after one warm-up round."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the rows as JSON to this file."),
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    device_map: str | None = DEVICE_MAP,
-    attn: str | None = ATTN,
+    *,
+    placement: Placement,
 ) -> None:
     """Speed and peak memory of plans against the full model: prefill tokens/s, decode ms/token, peak MiB."""
     from painters.bench import Shape, bench, format_table, summary_json
     from painters.devices import Meter, input_device
-    from painters.models import load_model
 
     shape = Shape(batch_size, prompt_tokens, new_tokens).check(rounds)
     specs = [spec.strip() for spec in plans.split(";") if spec.strip()]
@@ -202,7 +228,7 @@ def bench_command(
         if not is_variant_spec(spec):
             Plan.parse(spec)  # fail before loading the model
     output_file(json_path, "--json")
-    loaded, _ = load_model(model, **_placement(device, dtype, device_map, attn))
+    loaded, _ = _load(model, placement)
     chosen = [plan_from_spec(spec, loaded.config.num_hidden_layers) for spec in specs]
     meter = Meter(input_device(loaded))
     rows = bench(loaded, chosen, shape, rounds, meter, progress=True)
@@ -219,6 +245,7 @@ TASKS_NAMES = ("--tasks", "--task", "-t")
 
 
 @app.command(name="eval")
+@placed()
 def evaluate_command(
     ctx: typer.Context,
     model: str = MODEL,
@@ -238,21 +265,17 @@ def evaluate_command(
     train_batch_size: int = typer.Option(16, "--train-batch-size", min=1, help="GLUE finetune: batch size."),
     max_batch_tokens: int | None = MAX_BATCH_TOKENS,
     skip_generation: bool = SKIP_GENERATION,
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    device_map: str | None = DEVICE_MAP,
-    attn: str | None = ATTN,
+    *,
+    placement: Placement,
 ) -> None:
     """Score the model under a plan on benchmarks, as lm-eval-harness (or GLUE, for encoders) scores them."""
     from painters.evaluation import evaluate, format_table, summary_json
     from painters.glue import GlueOptions
     from painters.harness import evaluate_with_lm_eval
-    from painters.models import load_model
 
     names = comma_list(tasks, "--tasks", "arc_easy,hellaswag")
     _check_eval_options(harness, names, limit, data_dir)
     output_file(json_path, "--json")
-    placement = _placement(device, dtype, device_map, attn)
     facts = model_source(model)
     glue = None
     if harness == "painters":
@@ -262,7 +285,7 @@ def evaluate_command(
         _check_data(names, limit, data_dir, glue, facts)
     if facts is not None:
         _check_plan(plan, facts)
-    loaded, tokenizer = load_model(model, **placement)
+    loaded, tokenizer = _load(model, placement)
     chosen = plan_from_spec(plan, loaded.config.num_hidden_layers)
     if harness == "lm-eval":
         result = evaluate_with_lm_eval(loaded, tokenizer, chosen, names, limit=limit, batch_size=batch_size)
@@ -289,6 +312,7 @@ PLAN = typer.Option("full", "--plan", help="Plan text or variant:key=value,... (
 
 
 @app.command(name="similarity")
+@placed()
 def similarity_command(
     out: Path = typer.Option(..., "--out", help="Folder for cosine, cka and importance .csv/.png."),
     model: str = MODEL,
@@ -299,10 +323,8 @@ def similarity_command(
     batch_size: int = TEXT_BATCH,
     max_length: int = MAX_LENGTH,
     data_dir: Path | None = DATA_DIR,
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    device_map: str | None = DEVICE_MAP,
-    attn: str | None = ATTN,
+    *,
+    placement: Placement,
 ) -> None:
     """Compare the hidden states of every two steps (cosine, CKA) and rate each layer's importance."""
     from painters.layer_importance import importance_table
@@ -310,7 +332,6 @@ def similarity_command(
     from painters.similarity_files import write_similarity
 
     output_folder(out, "--out")
-    placement = _placement(device, dtype, device_map, attn)
     facts = model_source(model)
     if facts is not None:
         _check_plan(plan, facts)
@@ -323,6 +344,7 @@ def similarity_command(
 
 
 @app.command()
+@placed()
 def suggest(
     n: int = typer.Option(..., "--n", help="Number of steps to drop (the n of skip:n=N), from the plan's steps."),
     metric: str = typer.Option("block_influence", "--metric", help="block_influence, or angular (best block)."),
@@ -334,10 +356,8 @@ def suggest(
     batch_size: int = TEXT_BATCH,
     max_length: int = MAX_LENGTH,
     data_dir: Path | None = DATA_DIR,
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    device_map: str | None = DEVICE_MAP,
-    attn: str | None = ATTN,
+    *,
+    placement: Placement,
 ) -> None:
     """Print the plan that drops the N steps of a plan a metric rates least important, ready for --plan.
 
@@ -348,7 +368,6 @@ def suggest(
     from painters.layer_similarity import similarity
 
     check_suggestion(metric, n)
-    placement = _placement(device, dtype, device_map, attn)
     facts = model_source(model)
     if facts is not None:
         check_suggestion(metric, n, len(_check_plan(plan, facts).units))
@@ -363,6 +382,7 @@ DB = typer.Option(..., "--db", help="The results store (SQLite): created if miss
 
 
 @app.command(name="sweep")
+@placed()
 def sweep_command(
     ctx: typer.Context,
     db: Path = DB,
@@ -382,15 +402,12 @@ def sweep_command(
     max_batch_tokens: int | None = MAX_BATCH_TOKENS,
     memo_budget: float | None = MEMO_BUDGET,
     skip_generation: bool = SKIP_GENERATION,
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    device_map: str | None = DEVICE_MAP,
-    attn: str | None = ATTN,
+    *,
+    placement: Placement,
 ) -> None:
     """Evaluate every plan of a grid of variants on tasks into a results store; rerun to resume."""
     from painters.glue import GlueOptions
     from painters.grid import grid, parse_values, parse_variants
-    from painters.models import load_model
     from painters.store import Store
     from painters.sweep import sweep
 
@@ -400,13 +417,12 @@ def sweep_command(
     _check_limit(limit)
     checks.input_folder(data_dir, "--data-dir")
     glue = _glue_options(ctx, task_names, GlueOptions(protocol, pooling))
-    placement = _placement(device, dtype, device_map, attn)
     facts = model_source(model)
     if facts is not None:
         grid(facts.num_layers, names, ns, seeds, loop_values)
     _check_data(task_names, limit, data_dir, glue, facts)
     _check_existing_store(db)
-    loaded, tokenizer = load_model(model, **placement)
+    loaded, tokenizer = _load(model, placement)
     points = grid(loaded.config.num_hidden_layers, names, ns, seeds, loop_values)
     with Store(db) as store:
         computed = sweep(
@@ -451,6 +467,7 @@ def report_command(
 
 
 @app.command()
+@placed()
 def paper(
     model: str = MODEL,
     out: Path | None = typer.Option(None, "--out", help="Folder for results.db and the report (paper-<model>)."),
@@ -460,17 +477,14 @@ def paper(
     data_dir: Path | None = DATA_DIR,
     max_batch_tokens: int | None = MAX_BATCH_TOKENS,
     memo_budget: float | None = MEMO_BUDGET,
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    device_map: str | None = DEVICE_MAP,
-    attn: str | None = ATTN,
+    *,
+    placement: Placement,
 ) -> None:
     """The paper's study as one job: similarity, every variant, looped parallel, single layers, then the report."""
     from painters.paper import run_paper, study
 
     _check_limit(limit)
     checks.input_folder(data_dir, "--data-dir")
-    placement = _placement(device, dtype, device_map, attn)
     folder = out if out is not None else Path(f"paper-{Path(model).name}")
     output_folder(folder, "--out")
     facts = model_source(model)
@@ -487,17 +501,16 @@ def _bytes(gib: float | None) -> int | None:
 
 
 def _load_for_states(
-    model: str, task: str | None, text_file: Path | None, limit: int, data_dir: Path | None, placement: dict
+    model: str, task: str | None, text_file: Path | None, limit: int, data_dir: Path | None, placement: Placement
 ):
     """The text (read first, so bad text options fail before the model loads), the model and its tokenizer."""
-    from painters.models import load_model
     from painters.texts import load_texts
 
     if task is not None and text_file is not None:
         raise PaintersError("give --task or --text-file, not both: the text is one or the other")
     checks.input_folder(data_dir, "--data-dir")
     texts = load_texts(None if text_file else task or "lambada_openai", text_file, limit, data_dir)
-    return (texts, *load_model(model, **placement))
+    return (texts, *_load(model, placement))
 
 
 def _check_limit(limit: int | None) -> None:

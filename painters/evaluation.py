@@ -15,8 +15,8 @@ from painters import gsm8k
 from painters.adapters import adapter_for
 from painters.data import MissingDataError, load_docs
 from painters.errors import PaintersError
-from painters.execution import apply_plan, resolve_plan
-from painters.generation import greedy_texts
+from painters.execution import resolve_plan
+from painters.generation import plan_greedy_texts
 from painters.glue import GlueOptions, check_folds, classify
 from painters.metrics import aggregate, choice_scores
 from painters.plan import Plan
@@ -163,17 +163,16 @@ def run_task(
     scores = plan_loglikelihoods(
         model, tokenizer, docs, plans, batch_size, max_tokens, progress, memo_bytes, shared_prefix=task.few_shot
     )
-    records = {plan: [_record(task, doc, pairs) for doc, pairs in zip(docs, scores[plan], strict=True)] for plan in scores}
-    if task.kind == "generate":
-        lengths = [len(encode_pair(tokenizer, *doc.pairs[0])[1]) for doc in docs]
-        for plan in plans:
-            for record, length in zip(records[plan], lengths, strict=True):
-                record["gold_ll_per_token"] = record["gold_ll"] / length
-            if data.generate:
-                with apply_plan(model, plan):
-                    generated = _run_gsm8k(model, tokenizer, rows, batch_size, progress)
-                for record, generation in zip(records[plan], generated, strict=True):
-                    record.update(generation)
+    records = {
+        plan: [_record(task, doc, pairs) for doc, pairs in zip(docs, scores[plan], strict=True)] for plan in scores
+    }
+    generate = task.kind == "generate" and data.generate
+    generated = _run_gsm8k(model, tokenizer, rows, plans, batch_size, progress, memo_bytes) if generate else {}
+    lengths = [len(encode_pair(tokenizer, *doc.pairs[doc.gold])[1]) for doc in docs]  # the gold answer's tokens
+    for plan in plans:
+        generations = generated.get(plan, [{}] * len(rows))
+        for record, length, generation in zip(records[plan], lengths, generations, strict=True):
+            record.update(gold_ll_per_token=record["gold_ll"] / length, **generation)
     return records
 
 
@@ -189,26 +188,33 @@ def _record(task: Task, doc: Doc, pairs: list[tuple[float, bool]]) -> dict:
 
 
 def _run_gsm8k(
-    model, tokenizer, rows: list[dict], batch_size: int, progress: Callable[[int], None] | None
-) -> list[dict]:
+    model, tokenizer, rows: list[dict], plans: list[Plan], batch_size: int, progress, memo_bytes: int | None
+) -> dict[Plan, list[dict]]:
+    """Each plan's generations for the rows, their extracted answers and exact matches (lm-eval's gsm8k_cot)."""
     prompts = [gsm8k.prompt(row["question"]) for row in rows]
-    texts = greedy_texts(model, tokenizer, prompts, gsm8k.MAX_NEW_TOKENS, gsm8k.STOP, batch_size, progress)
-    records = []
-    for row, text in zip(rows, texts, strict=True):
-        gold = gsm8k.reference(row["answer"])
-        strict, flexible = gsm8k.strict_answer(text), gsm8k.flexible_answer(text)
-        records.append({
-            "generation": text, "gold": gold, "answer": strict, "answer_flexible": flexible,
-            "exact_match": gsm8k.exact_match(strict, gold), "exact_match_flexible": gsm8k.exact_match(flexible, gold),
-        })  # fmt: skip
-    return records
+    texts = plan_greedy_texts(
+        model, tokenizer, prompts, plans, gsm8k.MAX_NEW_TOKENS, gsm8k.STOP, batch_size, progress, memo_bytes
+    )
+    return {plan: [_answers(row, text) for row, text in zip(rows, texts[plan], strict=True)] for plan in plans}
+
+
+def _answers(row: dict, text: str) -> dict:
+    gold = gsm8k.reference(row["answer"])
+    strict, flexible = gsm8k.strict_answer(text), gsm8k.flexible_answer(text)
+    return {
+        "generation": text, "gold": gold, "answer": strict, "answer_flexible": flexible,
+        "exact_match": gsm8k.exact_match(strict, gold), "exact_match_flexible": gsm8k.exact_match(flexible, gold),
+    }  # fmt: skip
+
+
+GOLD_METRICS = ("gold_ll", "gold_ll_per_token")  # the gold answer's log-likelihood, in total and per token
 
 
 def summarise(task: Task, records: list[dict]) -> dict[str, float]:
     """Each metric and its standard error, the chance level of `acc` and the number of documents."""
     summary: dict[str, float] = {}
-    extra = {"generate": ("exact_match_flexible", "gold_ll", "gold_ll_per_token"), "classification": ()}
-    metrics = [metric for metric in (*task.metrics, *extra.get(task.kind, ("gold_ll",))) if metric in records[0]]
+    extra = {"generate": ("exact_match_flexible", *GOLD_METRICS), "classification": ()}
+    metrics = [metric for metric in (*task.metrics, *extra.get(task.kind, GOLD_METRICS)) if metric in records[0]]
     for metric in metrics:
         value, stderr = aggregate(metric, [record[metric] for record in records])
         summary[metric], summary[f"{metric}_stderr"] = value, stderr

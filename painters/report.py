@@ -31,11 +31,15 @@ from painters.variants import build_variant
 
 BAND_VARIANTS = ("skip", "middle_repeat", "reverse", "shuffle", "parallel", "looped_parallel")
 SINGLE_VARIANTS = ("skip_layer", "swap")
-GOLD = "gold_ll"
+ORDER_VARIANTS = ("reverse", "shuffle", "parallel")
+GOLD, PER_TOKEN = "gold_ll", "gold_ll_per_token"
 DASH = "—"
 FONT = {"font.size": 11}  # shown at 616 px, 11 pt is 16.8 px and a 10 pt legend 15.3 px: the body's 15 px at least
 SIZE, DPI = (5.6, 4.0), 140  # shown at 616 px wide; the PNG holds 1.27x that, for zooming
-NO_GOLD = "Not drawn: no task in this store has a gold-answer log-likelihood (GLUE classification has none)."
+NO_GOLD = (
+    "Not drawn: no task in this store has a gold-answer log-likelihood per token (GLUE classification has none, "
+    "nor do stores written before painters recorded it)."
+)
 
 
 @dataclass
@@ -81,21 +85,28 @@ def report(store: Store, out: str | Path) -> Path:
 
 
 def _scores(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (grid point, task, run): the primary metric and gold_ll with their stderrs, chance, normalised."""
+    """One row per (grid point, task, run): the primary metric, the gold answer's log-likelihood (in total
+    and per token) with their stderrs, chance, and the changes against the full model.
+
+    A task may have no primary metric (GSM8K scored without generation): its score is then missing and
+    its gold log-likelihood still counts.
+    """
     run = ["task", "limit", "data_fingerprint"]
     keys = ["plan", "variant", "n", "seed", "loops", "layer", *run, "docs"]
-    primary = frame[frame.metric == frame.task.map(lambda t: get_task(t).primary)]
-    table = primary[[*keys, "value", "stderr"]].rename(columns={"value": "score"}).set_index(keys)
-    gold = frame[frame.metric == GOLD].set_index(keys)
-    table["gold"], table["gold_stderr"] = gold.value, gold.stderr
+    primary = frame.metric == frame.task.map(lambda t: get_task(t).primary)
+    table = frame[primary | (frame.metric == GOLD)][keys].drop_duplicates().set_index(keys)
+    for column, metric in (("score", primary), ("gold", frame.metric == GOLD), ("token", frame.metric == PER_TOKEN)):
+        cells = frame[metric].set_index(keys)
+        table[column], table[f"{column}_stderr"] = cells.value, cells.stderr
     table["chance"] = frame[frame.metric == "chance"].set_index(keys).value
-    table = table.reset_index()
-    full = table[table.variant == "full"].drop_duplicates(run)[[*run, "score", "gold"]]
-    table = table.merge(full.rename(columns={"score": "full", "gold": "full_gold"}), on=run, how="left")
+    table = table.reset_index().rename(columns={"score_stderr": "stderr"})
+    full = table[table.variant == "full"].drop_duplicates(run)[[*run, "score", "gold", "token"]]
+    table = table.merge(full.rename(columns={"score": "full", "gold": "full_gold", "token": "full_token"}), on=run,
+                        how="left")  # fmt: skip
     scale = (table.full - table.chance).where(table.full > table.chance)
     table["normalised"] = (table.score - table.chance) / scale
     table["normalised_stderr"] = table.stderr / scale
-    table["gold_change"] = table.gold - table.full_gold
+    table["token_change"] = table.token - table.full_token
     return table
 
 
@@ -158,7 +169,8 @@ def _included(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
     """Tasks a normalised mean includes, and those it leaves out with the reason."""
     full = rows.drop_duplicates("task").set_index("task")
     keep = [task for task in full.index if full.full[task] > full.chance[task]]
-    out = [f"{task} (full model {full.full[task]:.3f}, at or below chance {full.chance[task]:.3f})"
+    out = [f"{task} (no {get_task(task).primary} scored: gold log-likelihood only)" if pd.isna(full.full[task])
+           else f"{task} (full model {full.full[task]:.3f}, at or below chance {full.chance[task]:.3f})"
            for task in full.index if task not in keep]  # fmt: skip
     return keep, out
 
@@ -171,13 +183,26 @@ def _mean_over_tasks(rows: pd.DataFrame, keys: list[str], tasks: list[str]) -> p
     part = rows[rows.task.isin(tasks)]
     grouped = part.groupby(keys, dropna=False)
     mean = grouped.agg(
-        normalised=("normalised", "mean"), gold_change=("gold_change", "mean"), count=("task", "nunique"),
-        normalised_var=("normalised_stderr", lambda s: (s**2).sum()), gold_var=("gold_stderr", lambda s: (s**2).sum()),
+        normalised=("normalised", "mean"), token_change=("token_change", "mean"), count=("task", "nunique"),
+        normalised_var=("normalised_stderr", lambda s: (s**2).sum()), token_var=("token_stderr", lambda s: (s**2).sum()),
     )  # fmt: skip
     mean = mean[mean["count"] == len(tasks)]
     mean["normalised_stderr"] = np.sqrt(mean.normalised_var) / len(tasks)
-    mean["gold_stderr"] = np.sqrt(mean.gold_var) / len(tasks)
+    mean["token_change_stderr"] = np.sqrt(mean.token_var) / len(tasks)
     return mean.reset_index()
+
+
+def _gold_tasks(rows: pd.DataFrame, keys: list[str]) -> tuple[list[str], str]:
+    """The tasks with a gold log-likelihood per token at every point of a figure (a mean over them leaves no
+    point out), and a note saying which tasks the gold means include and which they leave out."""
+    points = len(rows[keys].drop_duplicates())
+    counts = rows[rows.token.notna()].drop_duplicates([*keys, "task"]).groupby("task").size()
+    tasks = sorted(task for task, count in counts.items() if count == points)
+    left = [
+        f"{task} (at {counts.get(task, 0)} of {points} points)" for task in sorted(set(rows.task)) if task not in tasks
+    ]
+    note = f"Gold means include {', '.join(tasks) if tasks else 'no task'}"
+    return tasks, note + (f"; left out: {'; '.join(left)}." if left else ".")
 
 
 def _similarity_section(store: Store, folder: Path) -> Section | None:
@@ -210,11 +235,13 @@ def _single_section(scores: pd.DataFrame, folder: Path) -> Section | None:
             folder / "single_layers.png", mean, "variant", "layer", "normalised", "layer i",
             "normalised score (mean over tasks)", "Skipping one layer, swapping neighbours", reference=(1, 0),
         ))  # fmt: skip
-    gold = _mean_over_tasks(rows, ["variant", "layer"], sorted(rows.task.unique()))
-    if gold.gold_change.notna().any():
+    gold_tasks, gold_note = _gold_tasks(rows, ["variant", "layer"])
+    gold = _mean_over_tasks(rows, ["variant", "layer"], gold_tasks)
+    if gold_tasks:
+        notes.append(gold_note)
         figures.append(_line_figure(
-            folder / "single_layers_gold.png", gold, "variant", "layer", "gold_change", "layer i",
-            "change of gold log-likelihood (nats)", "Gold-answer log-likelihood, mean over tasks", reference=(0,),
+            folder / "single_layers_gold.png", gold, "variant", "layer", "token_change", "layer i",
+            "change of gold log-likelihood per token (nats)", "Gold answer per token, mean over tasks", reference=(0,),
         ))  # fmt: skip
     else:
         notes.append(NO_GOLD)
@@ -232,16 +259,18 @@ def _per_task_section(scores: pd.DataFrame, folder: Path) -> Section | None:
         curves = _curves(part, ["score", "gold"], ["stderr", "gold_stderr"])
         reference = part[part.variant == "full"].iloc[0]
         metric = get_task(task).primary
-        figures.append(_curve_figure(
-            folder / f"variants_{task}.png", curves, "score", metric, f"{task}: {metric}",
-            {"full model": reference.score, "chance": reference.chance},
-        ))  # fmt: skip
+        shown = "score" if curves.score.notna().any() else "gold"  # GSM8K without generation has gold only
+        if shown == "score":
+            figures.append(_curve_figure(
+                folder / f"variants_{task}.png", curves, "score", metric, f"{task}: {metric}",
+                {"full model": reference.score, "chance": reference.chance},
+            ))  # fmt: skip
         if curves.gold.notna().any():
             figures.append(_curve_figure(
                 folder / f"variants_{task}_gold.png", curves, "gold", "mean gold log-likelihood",
                 f"{task}: gold-answer log-likelihood", {"full model": reference.gold},
             ))  # fmt: skip
-        tables.append(_with_errors(curves.rename(columns={"score_stderr": "stderr"}), "n", "label", "score")
+        tables.append(_with_errors(curves.rename(columns={"score_stderr": "stderr"}), "n", "label", shown)
                       .set_axis(pd.MultiIndex.from_product([[task], curves.label.unique()]), axis=0))  # fmt: skip
     notes = [f"Runs: {'; '.join(used)}.", _left_text(left)]
     if not rows.gold.notna().any():
@@ -287,18 +316,22 @@ def _variants_section(scores: pd.DataFrame, folder: Path) -> Section | None:
             "All variants, mean over tasks", {"full model": 1, "chance": 0},
         ))  # fmt: skip
         table = _with_errors(curves, "n", "label", "normalised")
-    gold = _mean_over_tasks(rows, keys, sorted(rows.task.unique()))
-    if gold.gold_change.notna().any():
-        curves = _curves(gold, ["gold_change"], ["gold_stderr"])
+    gold_tasks, gold_note = _gold_tasks(rows, keys)
+    if gold_tasks:
+        notes.append(gold_note)
+        curves = _curves(_mean_over_tasks(rows, keys, gold_tasks), ["token_change"], ["token_change_stderr"])
         figures.append(_curve_figure(
-            folder / "variants_gold.png", curves, "gold_change", "change of gold log-likelihood (nats)",
-            "Gold-answer log-likelihood, mean over tasks", {"full model": 0},
+            folder / "variants_gold.png", curves, "token_change", "change of gold log-likelihood per token (nats)",
+            "Gold answer per token, mean over tasks", {"full model": 0},
         ))  # fmt: skip
     else:
         notes.append(NO_GOLD)
     if not figures:
         return Section("All variants", "No task has a full model above chance: no normalised mean to draw.", [])
-    text = "Mean over tasks of the normalised score, and of the change of the gold answer's log-likelihood."
+    text = (
+        "Mean over tasks of the normalised score, and of the change of the gold answer's log-likelihood per token "
+        "(per token, so that tasks whose answers differ in length weigh alike)."
+    )
     return Section("All variants", text, figures, table, tuple(notes))
 
 
@@ -373,13 +406,17 @@ def _tradeoff_section(scores: pd.DataFrame, store: Store, folder: Path) -> Secti
         axes.annotate(row.label, (row.speedup, row.normalised), fontsize=9, xytext=(4, 4), textcoords="offset points")
     axes.axhline(1, color="black", linestyle="--", label="full model")
     axes.axvline(1, color="grey", linestyle=":")
-    _labels(axes, "measured speed-up over the full model", "normalised score (mean over tasks)", "Accuracy against speed")
+    _labels(
+        axes, "measured speed-up over the full model", "normalised score (mean over tasks)", "Accuracy against speed"
+    )
     alt = (
         "Scatter of each plan's normalised score (mean over tasks, ± 1 stderr) against its measured speed-up over "
         f"the full model; the Pareto front ({', '.join(front.label)}) is joined and labelled."
     )
     path = _save(figure, folder / "tradeoff.png")
-    table = front.assign(score=[_plus_minus(v, e) for v, e in zip(front.normalised, front.normalised_stderr, strict=True)])
+    table = front.assign(
+        score=[_plus_minus(v, e) for v, e in zip(front.normalised, front.normalised_stderr, strict=True)]
+    )
     table = table.assign(speedup=table.speedup.round(3))[["label", "plan", "speedup", "score"]].set_index("label")
     shapes = ", ".join(sorted({_shape_text(shape) for shape in points["shape"]}))
     text = (
@@ -424,20 +461,19 @@ def _point_label(row: pd.Series) -> str:
     return " ".join(parts)
 
 
-
 def _order_section(scores: pd.DataFrame, folder: Path) -> Section | None:
-    if (found := _figure_rows(scores, ("reverse", "shuffle"))) is None:
+    """What reordering or parallelising the middle layers costs each task: the paper's claim that order
+    matters most for math and reasoning. The gold answer's log-likelihood per token compares tasks whose
+    answers differ in length (a GSM8K solution is ~100 tokens, a LAMBADA word one or two)."""
+    if (found := _figure_rows(scores, ORDER_VARIANTS)) is None:
         return None
     order, _, notes = found
-    order = order.copy()
-    order["relative_gold"] = order.gold_change / order.full_gold.abs()
-    order["relative_stderr"] = order.gold_stderr / order.full_gold.abs()
     grouped = order.groupby(["task", "variant"])
     drop = pd.DataFrame({
         "score loss": 1 - grouped.normalised.mean(),
         "score loss_stderr": grouped.normalised_stderr.apply(_stderr_of_mean),
-        "gold change": grouped.relative_gold.mean(),
-        "gold change_stderr": grouped.relative_stderr.apply(_stderr_of_mean),
+        "gold change": grouped.token_change.mean(),
+        "gold change_stderr": grouped.token_stderr.apply(_stderr_of_mean),
     }).reset_index()  # fmt: skip
     drop["skill"] = drop.task.map(lambda t: get_task(t).skill)
     drop = drop.sort_values(["skill", "task"], kind="stable")
@@ -447,22 +483,25 @@ def _order_section(scores: pd.DataFrame, folder: Path) -> Section | None:
                                    "loss of normalised score (mean over n)", "Sensitivity to layer order"))  # fmt: skip
     if drop["gold change"].notna().any():
         figures.append(_bar_figure(folder / "order_sensitivity_gold.png", drop, "gold change",
-                                   "gold log-likelihood change / |full model's|", "Gold-answer log-likelihood"))  # fmt: skip
+                                   "change of gold log-likelihood per token (nats)",
+                                   "Gold answer, per token (mean over n)"))  # fmt: skip
     else:
         notes.append(NO_GOLD)
     text = (
-        "What reversing or shuffling the middle layers costs each task, averaged over n, reasoning tasks against "
-        "semantic ones. Bars: ± 1 standard error."
+        "What reversing, shuffling or parallelising the middle layers costs each task, averaged over n, reasoning "
+        "tasks against semantic ones: the loss of normalised score, and the change of the gold answer's "
+        "log-likelihood per token against the full model. Bars: ± 1 standard error."
     )
-    table = _with_errors(drop.assign(key=drop.task + " (" + drop.skill + ")"), "key", "variant", "score loss")
-    return Section("Layer order", text, figures, table, tuple(notes))
+    table = drop.assign(key=drop.task + " (" + drop.skill + ")")
+    tables = [_with_errors(table, "key", "variant", column) for column in ("score loss", "gold change")]
+    return Section("Layer order", text, figures, pd.concat(tables, keys=["score loss", "gold per token"]), tuple(notes))
 
 
 def _line_figure(path, rows, group, x, y, xlabel, ylabel, title, reference) -> tuple[Path, str]:
     """Lines with a ±1 stderr band, one per group."""
     figure = Figure(figsize=SIZE, layout="constrained")
     axes = figure.subplots()
-    error = "normalised_stderr" if y == "normalised" else "gold_stderr"
+    error = f"{y}_stderr"
     for name, part in rows.groupby(group):
         part = part.sort_values(x)
         axes.plot(part[x], part[y], marker="o", markersize=3, label=_legend(name))
@@ -501,10 +540,11 @@ def _bar_figure(path, drop, column, ylabel, title) -> tuple[Path, str]:
     names = list(dict.fromkeys(drop.key))
     positions = np.arange(len(names))
     variants = list(dict.fromkeys(drop.variant))
+    width = 0.8 / len(variants)
     for k, variant in enumerate(variants):
         part = drop[drop.variant == variant].set_index("key").reindex(names)
-        axes.bar(positions + k * 0.4, part[column], 0.4, yerr=part[f"{column}_stderr"], capsize=2, label=variant)
-    axes.set_xticks(positions + 0.2 * (len(variants) - 1), names, fontsize=10)
+        axes.bar(positions + k * width, part[column], width, yerr=part[f"{column}_stderr"], capsize=2, label=variant)
+    axes.set_xticks(positions + width * (len(variants) - 1) / 2, names, fontsize=10)
     _labels(axes, None, ylabel, title)
     alt = f"Bar chart, {title}: {ylabel} per task ({', '.join(names).replace(chr(10), ' ')}) for {', '.join(variants)}."
     return _save(figure, path), alt

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from transformers import PreTrainedModel
+from transformers import Cache, PreTrainedModel
 
 from painters.adapters import adapter_for, context_length, has_sliding_window
 from painters.devices import input_device, memo_budget, tokens_per_pass
@@ -126,12 +126,8 @@ def plan_loglikelihoods(
     """`loglikelihoods` under each of `plans`, equal to running them one by one, but every batch runs the
     layer steps that plans share once (`painters.prefix_memo`, which keeps at most `memo_bytes`, default
     `painters.devices.memo_budget`). `progress(n)` counts pairs x plans."""
-    order, device = sharing_order(plans), input_device(model)
-    results, max_tokens = {plan: _empty(docs) for plan in order}, max_tokens or tokens_per_pass(device)
-    memo = None  # one plan shares nothing
-    if len(order) > 1:
-        budget = memo_budget(device) if memo_bytes is None else memo_bytes
-        memo = PrefixMemo(adapter_for(model.config.model_type), budget)
+    order, memo = sharing_order(plans), plan_memo(model, plans, memo_bytes)
+    results, max_tokens = {plan: _empty(docs) for plan in order}, max_tokens or tokens_per_pass(input_device(model))
     prefix, groups = _groups(tokenizer, docs, model.config, shared_prefix)
     score = _scorer(model)
     for batch in _batches(groups, batch_size, max_tokens):
@@ -145,6 +141,15 @@ def plan_loglikelihoods(
         if memo is not None:
             memo.clear()
     return results
+
+
+def plan_memo(model: PreTrainedModel, plans: list[Plan], memo_bytes: int | None) -> PrefixMemo | None:
+    """The memo through which plans run one after another share steps (None for one plan: nothing to
+    share); it keeps at most `memo_bytes` (default `painters.devices.memo_budget`)."""
+    if len(set(plans)) < 2:
+        return None
+    budget = memo_budget(input_device(model)) if memo_bytes is None else memo_bytes
+    return PrefixMemo(adapter_for(model.config.model_type), budget)
 
 
 def _empty(docs: list[Doc]) -> list[list[tuple[float, bool]]]:
@@ -188,11 +193,11 @@ def _groups(tokenizer, docs: list[Doc], config, shared_prefix: bool) -> tuple[li
             pairs.append((truncate(context_tokens, continuation_tokens, max_length), continuation_tokens))
         encoded.append(pairs)
     contexts = [context for pairs in encoded for context, _ in pairs]
-    common = min(_common_prefix(contexts), min(map(len, contexts)) - 1) if shared_prefix and contexts else 0
+    common = min(common_prefix(contexts), min(map(len, contexts)) - 1) if shared_prefix and contexts else 0
     groups: dict[tuple[int, ...], _Group] = {}
     for d, pairs in enumerate(encoded):
         pairs = [(context[common:], continuation) for context, continuation in pairs]
-        shared = _common_prefix([context for context, _ in pairs])
+        shared = common_prefix([context for context, _ in pairs])
         for p, (context, continuation) in enumerate(pairs):
             prefix = context[:shared] if shared else context
             group = groups.setdefault((d, *prefix), _Group(prefix))
@@ -202,7 +207,7 @@ def _groups(tokenizer, docs: list[Doc], config, shared_prefix: bool) -> tuple[li
     return contexts[0][:common] if common else [], order
 
 
-def _common_prefix(sequences: list[list[int]]) -> int:
+def common_prefix(sequences: list[list[int]]) -> int:
     """How many leading tokens all the sequences share."""
     length = 0
     while all(len(s) > length for s in sequences) and len({s[length] for s in sequences}) == 1:
@@ -220,7 +225,7 @@ def _score_batch(
     width = max(len(g.context) for g in batch)
     ids = torch.tensor([[0] * (width - len(g.context)) + g.context for g in batch], device=device)
     mask = torch.tensor([[0] * (width - len(g.context)) + [1] * len(g.context) for g in batch], device=device)
-    cache = _prefix_cache(model, prefix, len(batch)) if prefix else None
+    cache = expanded(prefix_cache(model, prefix), len(batch)) if prefix else None
     mask = torch.cat([torch.ones(len(batch), len(prefix), dtype=mask.dtype, device=device), mask], dim=-1)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
     out = model(
@@ -256,7 +261,9 @@ def _score_sequences(
 ) -> list[list[tuple[float, bool]]]:
     """Each row as one whole unpadded sequence (batched with rows of its length), its log-softmax and sum
     in the model's dtype: lm-eval's arithmetic, for models whose precision makes splits and padding visible."""
-    rows = [(g, prefix + group.context + tokens, scored) for g, group in enumerate(batch) for tokens, scored in group.rows]
+    rows = [
+        (g, prefix + group.context + tokens, scored) for g, group in enumerate(batch) for tokens, scored in group.rows
+    ]
     chunks: list[list[int]] = []
     for r in sorted(range(len(rows)), key=lambda r: -len(rows[r][1])):
         length = len(rows[r][1]) - 1
@@ -280,12 +287,19 @@ def _score_sequences(
     return scores
 
 
-def _prefix_cache(model: PreTrainedModel, prefix: list[int], rows: int):
-    """The KV cache of the shared prefix, run once and repeated for each row of the batch."""
-    device = input_device(model)
-    cache = model(input_ids=torch.tensor([prefix], device=device), use_cache=True, logits_to_keep=1).cache
-    cache.reorder_cache(torch.zeros(rows, dtype=torch.long, device=device))
-    return cache
+def prefix_cache(model: PreTrainedModel, prefix: list[int]) -> Cache:
+    """The KV cache of a token prefix that every row of a batch starts with, run once."""
+    return model(input_ids=torch.tensor([prefix], device=input_device(model)), use_cache=True, logits_to_keep=1).cache
+
+
+def expanded(cache: Cache, rows: int) -> Cache:
+    """A one-row cache repeated for `rows` rows, as views of its tensors: a forward pass writes the new
+    tokens into new tensors (it concatenates), so the views are read and never copied or changed."""
+    copied = copy.copy(cache)
+    copied.layers = [copy.copy(layer) for layer in cache.layers]
+    for layer in copied.layers:
+        layer.keys, layer.values = (t.expand(rows, *t.shape[1:]) for t in (layer.keys, layer.values))
+    return copied
 
 
 def _similar_lengths(rows: list[tuple[int, list[int], int]], max_tokens: int) -> list[list[int]]:

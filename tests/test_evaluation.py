@@ -7,10 +7,11 @@ import pytest
 from tiny import CharTokenizer, tiny_model
 
 from painters import PaintersError, apply_plan, evaluate, gsm8k, load_model
-from painters.data import load_docs
 from painters.adapters import adapter_for
 from painters.cli import app
+from painters.data import load_docs
 from painters.metrics import mean_stderr
+from painters.scoring import encode_pair
 from painters.tasks import TASKS
 
 
@@ -30,6 +31,8 @@ def test_evaluate_reports_lm_eval_metrics_with_standard_errors():
         "acc_norm_stderr",
         "gold_ll",
         "gold_ll_stderr",
+        "gold_ll_per_token",
+        "gold_ll_per_token_stderr",
         "chance",
         "docs",
     }
@@ -44,8 +47,23 @@ def test_evaluate_reports_lm_eval_metrics_with_standard_errors():
     lls = [record["lls"][0] for record in result["samples"]["lambada_openai"]]
     assert lambada["perplexity"] == pytest.approx(math.exp(-sum(lls) / 5))
     assert set(lambada) == {"perplexity", "perplexity_stderr", "acc", "acc_stderr", "gold_ll", "gold_ll_stderr",
-                            "chance", "docs"}  # fmt: skip
+                            "gold_ll_per_token", "gold_ll_per_token_stderr", "chance", "docs"}  # fmt: skip
     assert lambada["gold_ll"] == sum(lls) / 5 and lambada["chance"] == 0
+
+
+def test_gold_ll_per_token_divides_by_the_gold_answers_tokens():
+    """Per token: the gold continuation's log-likelihood over its token count, as lm-eval tokenizes it."""
+    model, tokenizer = tiny_model("llama", seed=1), CharTokenizer()
+    result = evaluate(model, tokenizer, None, ["arc_easy", "lambada_openai"], limit=4, progress=False)
+    for name in ("arc_easy", "lambada_openai"):
+        per_token = []
+        for record, row in zip(result["samples"][name], load_docs(name)[:4], strict=True):
+            doc = TASKS[name].build(row)
+            tokens = len(encode_pair(tokenizer, *doc.pairs[doc.gold])[1])
+            assert tokens == len(doc.pairs[doc.gold][1])  # one token a character, the leading space included
+            assert record["gold_ll_per_token"] == record["gold_ll"] / tokens
+            per_token.append(record["gold_ll"] / tokens)
+        assert result["results"][name]["gold_ll_per_token"] == sum(per_token) / 4
 
 
 def test_summary_json_is_strict_json_with_null_for_undefined_stderr():

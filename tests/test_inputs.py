@@ -179,7 +179,7 @@ def test_reading_a_store_never_writes(cli, tmp_path):
     before = store.read_bytes()
     code, out, err = cli("results", "--db", "store.db")
     assert code == 0, err
-    assert len(out.splitlines()) == 1 + 1644  # header; 426 (cell, grid point) pairs, one row per non-stderr metric
+    assert len(out.splitlines()) == 1 + 1674  # header; 354 (cell, grid point) pairs, one row per non-stderr metric
     code, out, err = cli("report", "--db", "store.db", "--out", "report")
     assert code == 0, err
     assert store.read_bytes() == before

@@ -97,17 +97,37 @@ def test_scores_equal_lm_eval_on_smollm(plan, tmp_path, painters_cache):
             assert ours["results"][name][f"{metric}_stderr"] == pytest.approx(their_stderr, rel=1e-3)
 
 
-@pytest.mark.slow
-def test_gsm8k_generations_and_answers_equal_lm_eval(tmp_path, painters_cache):
-    model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
-    ours = evaluate(model, tokenizer, None, ["gsm8k"], limit=2, batch_size=2, progress=False)["samples"]["gsm8k"]
-    theirs = lm_eval_reference.run(model, tokenizer, "0-29", ["gsm8k"], tmp_path, 2, batch_size=2)["samples"]["gsm8k"]
+GSM8K_PLANS = [None, "0-11,18-29"]
+
+
+def same_generations(ours: list[dict], theirs: list[dict]) -> None:
+    """Each document's generation, extracted answers and exact matches equal lm-eval's samples."""
     by_filter = {(s["doc_id"], s["filter"]): s for s in theirs}
+    assert len(by_filter) == 2 * len(ours)
     for doc, mine in enumerate(ours):
         strict, flexible = by_filter[doc, "strict-match"], by_filter[doc, "flexible-extract"]
         assert mine["generation"] == strict["resps"][0][0]
         assert (mine["answer"], mine["answer_flexible"]) == (strict["filtered_resps"][0], flexible["filtered_resps"][0])
         assert (mine["exact_match"], mine["exact_match_flexible"]) == (strict["exact_match"], flexible["exact_match"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("plan", GSM8K_PLANS)
+def test_gsm8k_generations_and_answers_equal_lm_eval(tmp_path, painters_cache, plan):
+    """The first 5 documents, batched 4 at a time, so that the fifth joins as the first ones finish."""
+    model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
+    ours = evaluate(model, tokenizer, plan, ["gsm8k"], limit=5, batch_size=4, progress=False)["samples"]["gsm8k"]
+    theirs = lm_eval_reference.run(model, tokenizer, plan or "0-29", ["gsm8k"], tmp_path, 5, batch_size=5)
+    same_generations(ours, theirs["samples"]["gsm8k"])
+
+
+@pytest.mark.slow
+def test_gsm8k_generations_of_more_documents_equal_lm_eval(tmp_path, painters_cache):
+    """16 documents, 8 rows at a time against lm-eval's 16: rows stopping at different lengths, many refills."""
+    model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
+    ours = evaluate(model, tokenizer, None, ["gsm8k"], limit=16, batch_size=8, progress=False)["samples"]["gsm8k"]
+    theirs = lm_eval_reference.run(model, tokenizer, "0-29", ["gsm8k"], tmp_path, 16, batch_size=16)
+    same_generations(ours, theirs["samples"]["gsm8k"])
 
 
 BF16_DOCS = 20

@@ -15,6 +15,8 @@ FULL, REVERSE, SKIP = "0-29", "0-13,15-14,16-29", "0-13,16-29"  # reverse n=2 is
 def put(store, plan, limit, acc, gold, task="arc_easy", stderr=0.05):
     data = f"data-{task}-{limit}"
     metrics = {"acc": acc, "acc_stderr": stderr, "gold_ll": gold, "gold_ll_stderr": 0.5, "chance": 0.25}
+    if gold is not None:  # answers of 4 tokens
+        metrics.update(gold_ll_per_token=gold / 4, gold_ll_per_token_stderr=0.125)
     if task == "sst2":
         metrics = {"acc": acc, "acc_stderr": stderr, "chance": 0.5}
     store.put(Cell("fp", plan, task, limit, data), "tiny", metrics, limit, 1.0)
@@ -92,3 +94,36 @@ def test_stars_mark_a_best_loop_count_only_above_the_noise():
     # row 0: 0.60 - 0.55 = 0.05 is not above 2 * hypot(0.02, 0.02) = 0.057; row 1: 0.01 is not either
     assert _clear_best(grid, noise) == []
     assert _clear_best(grid, noise / 2) == [(0, 1)]  # 0.05 > 0.028
+
+
+PARALLEL = "0-13,[14-15],16-29"
+
+
+def test_gsm8k_scored_by_gold_alone_compares_per_token_with_the_semantic_tasks(tmp_path):
+    """GSM8K without generation has no exact_match: the page draws its gold curve, leaves it out of the
+    normalised means saying why, and the order section compares the gold log-likelihood per token."""
+    with Store(tmp_path / "r.db") as store:
+        for plan, label in (
+            (FULL, Label("full")),
+            (REVERSE, Label("reverse", n=2)),
+            (PARALLEL, Label("parallel", n=2)),
+        ):
+            store.label("fp", plan, label)
+        for plan, math_token, word_token in ((FULL, -1.0, -2.0), (REVERSE, -1.5, -2.1), (PARALLEL, -1.25, -2.2)):
+            gold = {"gold_ll": 50 * math_token, "gold_ll_stderr": 2.0, "gold_ll_per_token": math_token,
+                    "gold_ll_per_token_stderr": 0.04, "chance": 0.0}  # fmt: skip
+            store.put(Cell("fp", plan, "gsm8k", 8, "data-gsm8k"), "tiny", gold, 8, 1.0)
+            word = {"acc": 0.5, "acc_stderr": 0.1, "perplexity": 9.0, "gold_ll": 2 * word_token, "gold_ll_stderr": 0.2,
+                    "gold_ll_per_token": word_token, "gold_ll_per_token_stderr": 0.03, "chance": 0.0}  # fmt: skip
+            store.put(Cell("fp", plan, "lambada_openai", 8, "data-lambada"), "tiny", word, 8, 1.0)
+    with open_existing(tmp_path / "r.db") as store:
+        index = report(store, tmp_path / "out")
+    page, out = index.read_text(), tmp_path / "out"
+    assert not (out / "variants_gsm8k.png").exists() and (out / "variants_gsm8k_gold.png").exists()
+    assert "left out: gsm8k (no exact_match scored: gold log-likelihood only)" in cells_of(page, "all-variants")
+    order = cells_of(page, "layer-order")
+    assert (out / "order_sensitivity_gold.png").exists()
+    # per token, against the full model: gsm8k reverse -0.5 ± 0.04, parallel -0.25; lambada -0.1 and -0.2 ± 0.03
+    gold = order.split("gold per token</th>")[1]
+    assert re.search(r"<th>parallel</th>\s*<td>-0\.250 ± 0\.040</td>\s*<td>-0\.200 ± 0\.030</td>", gold)
+    assert re.search(r"<th>reverse</th>\s*<td>-0\.500 ± 0\.040</td>\s*<td>-0\.100 ± 0\.030</td>", gold)

@@ -64,4 +64,5 @@ def test_the_report_reads_at_every_width(browser, written, width):
     assert found["wide"] == []
     assert found["images"] == []
     assert found["small"] == []
-    assert found["imageCount"] == 18  # similarity, 2 single-layer, 10 per task, 2 all-variant, looped, 2 order
+    assert found["imageCount"] == 16  # similarity, 2 single-layer, 7 per task (gsm8k: gold), 2 all-variant, looped,
+    # 2 order, trade-off

@@ -212,3 +212,20 @@ def test_cells_are_keyed_by_model_and_data(tmp_path):
         assert store.query("SELECT COUNT(*) FROM cells")[0][0] == 2 * 2
         assert store.query("SELECT COUNT(DISTINCT model_fingerprint) FROM labels")[0][0] == 1
     assert torch.equal(next(model.parameters()), next(tiny_model("llama").parameters()))
+
+
+def test_the_cpu_study_scores_gsm8k_by_its_solution_and_the_full_study_generates(tiny_folder, tmp_path, monkeypatch):
+    """The CPU study's tasks are those a small model is above chance on, plus GSM8K by gold_ll; --full generates."""
+    from painters.paper import run_paper, study
+
+    cpu, full = study(30, full=False), study(30, full=True)
+    assert [(part.name, part.tasks, part.limit) for part in cpu.parts[:3]] == [
+        ("variants", ["arc_easy", "hellaswag", "lambada_openai"], 24), ("math", ["gsm8k"], 8),
+        ("looped", ["arc_easy", "hellaswag", "lambada_openai"], 24)]  # fmt: skip
+    assert "gsm8k" in full.parts[0].tasks and "winogrande" in full.parts[0].tasks
+    calls = []
+    monkeypatch.setattr("painters.sweep.sweep", lambda *args, **options: calls.append(options["generate"]))
+    monkeypatch.setattr("painters.report.report", lambda store, folder: folder / "index.html")
+    for is_full in (False, True):
+        run_paper(str(tiny_folder), tmp_path / f"out-{is_full}", full=is_full, limit=2)
+    assert calls == [False] * 4 + [True] * 3
