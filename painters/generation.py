@@ -214,8 +214,8 @@ class _Batch:
 class _RoomyLayer(DynamicLayer):
     """A KV-cache layer with room reserved after its tokens, which a decoding step writes its token into.
 
-    A `DynamicLayer` appends by concatenation, copying the whole cache at every step: for a batch of 8-32
-    rows with 1,000 cached tokens that is a fifth to a quarter of the step's time on a CPU. When its room
+    A `DynamicLayer` appends by concatenation, copying the whole cache at every step: for 32 rows with
+    1,000 cached tokens that is a sixth of the step's time on a CPU (`benchmarks/decode_step.py`). When its room
     is used up, or its tensors were replaced (rows selected, columns dropped), it appends as a
     `DynamicLayer` does. The keys and values are the same numbers either way.
     """
