@@ -402,14 +402,28 @@ def sweep_command(
     max_batch_tokens: int | None = MAX_BATCH_TOKENS,
     memo_budget: float | None = MEMO_BUDGET,
     skip_generation: bool = SKIP_GENERATION,
+    ray: str | None = typer.Option(
+        None, "--ray", help="Run on Ray: auto (the running cluster), HOST:PORT, or local (start one here)."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Ray workers (default: one per --gpus-per-worker GPUs, else 1)."
+    ),
+    cpus_per_worker: int = typer.Option(1, "--cpus-per-worker", min=1, help="CPUs (and threads) of each Ray worker."),
+    gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="GPUs of each Ray worker."),
     *,
     placement: Placement,
 ) -> None:
-    """Evaluate every plan of a grid of variants on tasks into a results store; rerun to resume."""
+    """Evaluate every plan of a grid of variants on tasks into a results store; rerun to resume.
+
+    With --ray, Ray actors across a cluster run the units of work, each loading the model once; this
+    process alone writes the store, which ends the same as without --ray.
+    """
+    from painters.cluster import ray_pool
     from painters.glue import GlueOptions
     from painters.grid import grid, parse_values, parse_variants
     from painters.store import Store
-    from painters.sweep import sweep
+    from painters.sweep import LocalPool, run_sweep
+    from painters.units import Settings, Worker
 
     checks.store_to_write(db)
     names, ns, loop_values = parse_variants(variants), parse_values(n, "--n"), parse_values(loops, "--loops")
@@ -422,13 +436,21 @@ def sweep_command(
         grid(facts.num_layers, names, ns, seeds, loop_values)
     _check_data(task_names, limit, data_dir, glue, facts)
     _check_existing_store(db)
-    loaded, tokenizer = _load(model, placement)
-    points = grid(loaded.config.num_hidden_layers, names, ns, seeds, loop_values)
-    with Store(db) as store:
-        computed = sweep(
-            loaded, tokenizer, model, points, task_names, store, limit, batch_size, data_dir, glue=glue,
-            max_tokens=max_batch_tokens, memo_bytes=_bytes(memo_budget), generate=not skip_generation,
-        )  # fmt: skip
+    if ray is None:
+        _no_ray_options(ctx)
+        loaded, tokenizer = _load(model, placement)
+        pool = LocalPool(Worker(loaded, tokenizer))
+    else:
+        where = str(Path(model).resolve()) if Path(model).exists() else model  # a folder, as every worker sees it
+        given = {name: ctx.params[name] for name, _, _ in PLACEMENT_OPTIONS}  # `auto` resolves on each worker
+        pool = ray_pool(ray, where, given, workers, cpus_per_worker, gpus_per_worker)
+    settings = Settings(batch_size, max_batch_tokens, _bytes(memo_budget), glue)
+    try:
+        points = grid(pool.call("describe")["num_layers"], names, ns, seeds, loop_values)
+        with Store(db) as store:
+            computed = run_sweep(pool, model, points, task_names, store, limit, data_dir, settings, not skip_generation)
+    finally:
+        pool.close()
     typer.echo(f"{computed} cells computed; results in {db}", err=True)
 
 
@@ -436,13 +458,22 @@ def sweep_command(
 def results(
     db: Path = typer.Option(..., "--db", help="The results store (read only)."),
     csv: Path | None = typer.Option(None, "--csv", help="Write the table as CSV to this file instead."),
+    samples: Path | None = typer.Option(
+        None, "--samples", help="Write each document's record (JSON lines, as lm-eval's --log_samples) to this file."
+    ),
 ) -> None:
-    """The stored results, one row per (plan, task, metric)."""
-    from painters.results import results_frame
+    """The stored results, one row per (plan, task, metric); or with --samples, every document's record."""
+    from painters.results import results_frame, write_samples
     from painters.store import open_existing
 
+    if csv is not None and samples is not None:
+        raise PaintersError("give --csv (the table) or --samples (every document's record), not both")
     output_file(csv, "--csv")
+    output_file(samples, "--samples")
     with open_existing(db) as store:
+        if samples is not None:
+            typer.echo(f"{write_samples(store, samples)} records written to {samples}", err=True)
+            return
         frame = results_frame(store)
     if frame.empty:
         raise PaintersError(f"the store '{db}' has no results yet: run `painters sweep --db {db}` first")
@@ -540,6 +571,16 @@ def _glue_options(ctx: typer.Context, tasks: list[str], options):
         flag = "--" + given[0].replace("_", "-")
         raise PaintersError(f"{flag} applies to the GLUE tasks (sst2, mrpc, rte) only, and none is among the tasks")
     return None
+
+
+_RAY_OPTIONS = ("workers", "cpus_per_worker", "gpus_per_worker")
+
+
+def _no_ray_options(ctx: typer.Context) -> None:
+    """The Ray workers' options are an error without --ray, rather than silently unused."""
+    given = [name for name in _RAY_OPTIONS if _given(ctx, name)]
+    if given:
+        raise PaintersError(f"--{given[0].replace('_', '-')} sets the Ray workers: give --ray auto|HOST:PORT|local too")
 
 
 def _given(ctx: typer.Context, name: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from painters.generation import plan_greedy_texts
 from painters.glue import GlueOptions, check_folds, classify
 from painters.metrics import aggregate, choice_scores
 from painters.plan import Plan
-from painters.scoring import encode_pair, plan_loglikelihoods
+from painters.scoring import Batching, batching, by_doc, plan_batch_scores
 from painters.tasks import Doc, Task, get_task
 
 
@@ -147,33 +147,102 @@ def run_task(
     max_tokens: int | None = None,
     memo_bytes: int | None = None,
 ) -> dict[Plan, list[dict]]:
-    """Records of a task under each plan; log-likelihood tasks run the plans' shared steps once.
+    """Records of a task under each plan: every part of it (`run_part`) over all its indices, assembled.
 
-    `max_tokens` and `memo_bytes` bound a forward pass and the shared steps kept (`plan_loglikelihoods`).
+    `max_tokens` and `memo_bytes` bound a forward pass and the shared steps kept (`plan_batch_scores`).
     """
-    task, rows = data.task, data.rows
-    if task.kind == "classification":
-        options, records = (glue or GlueOptions()).check(), {}
+    batched = task_batching(model, tokenizer, data, batch_size, max_tokens)
+    pieces: dict[Plan, dict[str, dict]] = {plan: {} for plan in plans}
+    for part, items in part_items(data, batched, batch_size).items():
+        indices = range(len(items))
+        found = run_part(model, tokenizer, data, batched, plans, part, indices, batch_size, glue, memo_bytes, progress)
         for plan in plans:
-            records[plan] = classify(model, tokenizer, task, rows, plan, options, data.train_rows)
-            if progress is not None:
-                progress(len(rows))
-        return records
-    docs = [task.build(row) for row in rows]
-    scores = plan_loglikelihoods(
-        model, tokenizer, docs, plans, batch_size, max_tokens, progress, memo_bytes, shared_prefix=task.few_shot
-    )
-    records = {
-        plan: [_record(task, doc, pairs) for doc, pairs in zip(docs, scores[plan], strict=True)] for plan in scores
-    }
-    generate = task.kind == "generate" and data.generate
-    generated = _run_gsm8k(model, tokenizer, rows, plans, batch_size, progress, memo_bytes) if generate else {}
-    lengths = [len(encode_pair(tokenizer, *doc.pairs[doc.gold])[1]) for doc in docs]  # the gold answer's tokens
+            pieces[plan][part] = found[plan]
+    return {plan: task_records(data, pieces[plan]) for plan in plans}
+
+
+def task_batching(
+    model: PreTrainedModel, tokenizer, data: TaskData, batch_size: int, max_tokens: int | None
+) -> Batching | None:
+    """How a log-likelihood task's pairs are batched (None for GLUE, which classifies its own way)."""
+    if data.task.kind == "classification":
+        return None
+    docs = [data.task.build(row) for row in data.rows]
+    return batching(model, tokenizer, docs, batch_size, max_tokens, shared_prefix=data.task.few_shot)
+
+
+GENERATION_CHUNK = 4  # batches of GSM8K documents one generation index holds (see `part_items`)
+
+
+def part_items(data: TaskData, batched: Batching | None, batch_size: int) -> dict[str, list[int]]:
+    """A task's parts, each a list of indices that can run apart from the others (in a sweep's units of
+    work), with the items of `work` each index holds: the batches of its pairs' scores; GSM8K's documents
+    to generate from, in fixed chunks of GENERATION_CHUNK batches (a finished row is refilled from its own
+    chunk only, so its texts never depend on which other chunks ran with it); GLUE's whole classification."""
+    if batched is None:
+        return {"folds": [len(data.rows)]}
+    parts = {"scores": [sum(len(group.targets) for group in batch) for batch in batched.batches]}
+    if data.task.kind == "generate" and data.generate:
+        chunk = GENERATION_CHUNK * batch_size
+        parts["generations"] = [len(data.rows[start : start + chunk]) for start in range(0, len(data.rows), chunk)]
+    return parts
+
+
+def run_part(
+    model: PreTrainedModel,
+    tokenizer,
+    data: TaskData,
+    batched: Batching | None,
+    plans: list[Plan],
+    part: str,
+    indices: Iterable[int],
+    batch_size: int = 32,
+    glue: GlueOptions | None = None,
+    memo_bytes: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[Plan, dict[int, object]]:
+    """Each plan's results at `indices` of one part of a task (`part_items`): JSON-ready values that
+    `task_records` assembles, however the indices were split between runs."""
+    if part == "scores":
+        return plan_batch_scores(model, batched, plans, indices, progress, memo_bytes)
+    if part == "generations":
+        chunk, texts = GENERATION_CHUNK * batch_size, {plan: {} for plan in plans}
+        for index in indices:
+            prompts = [gsm8k.prompt(row["question"]) for row in data.rows[index * chunk : (index + 1) * chunk]]
+            found = plan_greedy_texts(
+                model, tokenizer, prompts, plans, gsm8k.MAX_NEW_TOKENS, gsm8k.STOP, batch_size, progress, memo_bytes
+            )
+            for plan in plans:
+                texts[plan][index] = found[plan]
+        return texts
+    options, found = (glue or GlueOptions()).check(), {}
     for plan in plans:
-        generations = generated.get(plan, [{}] * len(rows))
-        for record, length, generation in zip(records[plan], lengths, generations, strict=True):
-            record.update(gold_ll_per_token=record["gold_ll"] / length, **generation)
-    return records
+        found[plan] = {0: classify(model, tokenizer, data.task, data.rows, plan, options, data.train_rows)}
+        if progress is not None:
+            progress(len(data.rows))
+    return found
+
+
+def task_records(data: TaskData, pieces: dict[str, dict[int, object]]) -> list[dict]:
+    """Per-document records (per-fold for GLUE) from every index of every part of a task under one plan."""
+    task = data.task
+    if task.kind == "classification":
+        return pieces["folds"][0]
+    docs = [task.build(row) for row in data.rows]
+    scores = pieces["scores"]
+    lengths = {(doc, pair): tokens for found in scores.values() for doc, pair, _, _, tokens in found}
+    if len(lengths) != sum(len(doc.pairs) for doc in docs):
+        raise PaintersError(f"{task.name}: the scores of {len(lengths)} pairs cannot make its {len(docs)} documents")
+    chunks = pieces.get("generations", {})
+    generations = [text for index in sorted(chunks) for text in chunks[index]]
+    assembled = []
+    for d, (doc, pairs) in enumerate(zip(docs, by_doc(docs, scores), strict=True)):
+        record = _record(task, doc, pairs)
+        record["gold_ll_per_token"] = record["gold_ll"] / lengths[d, doc.gold]  # per token of the gold answer
+        if generations:
+            record.update(_answers(data.rows[d], generations[d]))
+        assembled.append(record)
+    return assembled
 
 
 def _record(task: Task, doc: Doc, pairs: list[tuple[float, bool]]) -> dict:
@@ -185,17 +254,6 @@ def _record(task: Task, doc: Doc, pairs: list[tuple[float, bool]]) -> dict:
         metrics = choice_scores(lls, doc.gold, doc.choice_lengths)
         return {"lls": lls, "gold": doc.gold, "gold_ll": lls[doc.gold], "chance": 1 / len(lls), **metrics}
     return {"lls": lls, "perplexity": lls[0], "acc": float(pairs[0][1]), "gold_ll": lls[0], "chance": 0.0}
-
-
-def _run_gsm8k(
-    model, tokenizer, rows: list[dict], plans: list[Plan], batch_size: int, progress, memo_bytes: int | None
-) -> dict[Plan, list[dict]]:
-    """Each plan's generations for the rows, their extracted answers and exact matches (lm-eval's gsm8k_cot)."""
-    prompts = [gsm8k.prompt(row["question"]) for row in rows]
-    texts = plan_greedy_texts(
-        model, tokenizer, prompts, plans, gsm8k.MAX_NEW_TOKENS, gsm8k.STOP, batch_size, progress, memo_bytes
-    )
-    return {plan: [_answers(row, text) for row, text in zip(rows, texts[plan], strict=True)] for plan in plans}
 
 
 def _answers(row: dict, text: str) -> dict:

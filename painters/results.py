@@ -1,12 +1,16 @@
-"""The stored results as one table: a row per (grid point, task, metric), ready for CSV, pandas or a report."""
+"""The stored results as one table: a row per (grid point, task, metric), ready for CSV, pandas or a report;
+and every document's record, for analyses the metrics do not cover."""
 
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from painters.errors import PaintersError
 from painters.store import NONE, Store
 
 COLUMNS = ["model", "plan", "variant", "n", "seed", "loops", "layer", "task", "metric", "value", "stderr", "limit"]
@@ -40,3 +44,32 @@ def results_frame(store: Store, detail: bool = False) -> pd.DataFrame:
         frame[column] = frame[column].astype("Int64").replace(NONE, pd.NA)
     frame[["value", "stderr"]] = frame[["value", "stderr"]].astype(float).fillna(np.nan)
     return frame if detail else frame[COLUMNS]
+
+
+def write_samples(store: Store, path: Path) -> int:
+    """Every stored cell's per-document records (per fold for GLUE) as JSON lines, each with its cell's key
+    and its index in the task's documents; returns how many were written."""
+    rows = store.samples()
+    if not rows:
+        raise PaintersError(
+            f"'{store.path}' holds no per-document records: it has no complete cell, or only cells computed "
+            "before painters kept records (schema 1); sweep into a new --db to get them"
+        )
+    count = 0
+    with open(path, "w") as out:
+        for row in rows:
+            key = {name: row[name] for name in ("plan", "task", "limit", "model_fingerprint", "data_fingerprint")}
+            key["limit"] = None if key["limit"] == NONE else key["limit"]
+            for index, record in enumerate(json.loads(row["records"])):
+                out.write(json.dumps(_strict({**key, "doc": index, **record}), allow_nan=False) + "\n")
+                count += 1
+    return count
+
+
+def _strict(value: object) -> object:
+    """`value` with every NaN as None, so each line is strict JSON (an undefined F1 of a fold, say)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    return [_strict(item) for item in value] if isinstance(value, list) else value

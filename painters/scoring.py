@@ -17,7 +17,7 @@ dtype: lm-eval's arithmetic, as lm-eval computes each request alone (at batch si
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -86,6 +86,40 @@ def truncate(context: list[int], continuation: list[int], max_length: int) -> li
     return context[excess:] if excess > 0 else context
 
 
+@dataclass(frozen=True)
+class Batching:
+    """A task's documents as the batches every plan runs, in order: the tokens every context shares (run
+    once per batch), then the groups of each batch, longest context first.
+
+    Each batch's scores depend only on the batch, so any range of batches can run anywhere (a sweep's
+    units of work) and give what the whole task gives.
+    """
+
+    prefix: list[int]
+    batches: list[list[_Group]]
+    max_tokens: int
+
+
+Score = tuple[int, int, float, bool, int]  # (doc, pair, log-likelihood, is greedy, continuation tokens)
+
+
+def batching(
+    model: PreTrainedModel,
+    tokenizer,
+    docs: list[Doc],
+    batch_size: int = 32,
+    max_tokens: int | None = None,
+    shared_prefix: bool = False,
+) -> Batching:
+    """The batches of `docs`: at most `batch_size` contexts and about `max_tokens` tokens each, padding
+    included (default: what the model's device needs to run at full speed, `painters.devices.tokens_per_pass`).
+    With `shared_prefix` (every context starts with the same few-shot prompt), the tokens all contexts
+    share run once per batch and every context continues from their KV cache."""
+    max_tokens = max_tokens or tokens_per_pass(input_device(model))
+    prefix, groups = _groups(tokenizer, docs, model.config, shared_prefix)
+    return Batching(prefix, _batches(groups, batch_size, max_tokens), max_tokens)
+
+
 def loglikelihoods(
     model: PreTrainedModel,
     tokenizer,
@@ -95,21 +129,15 @@ def loglikelihoods(
     progress: Callable[[int], None] | None = None,
     shared_prefix: bool = False,
 ) -> list[list[tuple[float, bool]]]:
-    """For each doc, (log-likelihood, is-greedy) of each of its pairs; `progress(n)` after n pairs are done.
-
-    A forward pass takes up to `batch_size` contexts and about `max_tokens` tokens, padding included
-    (default: what the model's device needs to run at full speed, `painters.devices.tokens_per_pass`).
-    With `shared_prefix` (every context starts with the same few-shot prompt), the tokens all contexts
-    share run once per batch and every context continues from their KV cache.
-    """
-    results, max_tokens = _empty(docs), max_tokens or tokens_per_pass(input_device(model))
-    prefix, groups = _groups(tokenizer, docs, model.config, shared_prefix)
-    score = _scorer(model)
-    for batch in _batches(groups, batch_size, max_tokens):
-        _fill(results, batch, score(model, prefix, batch, max_tokens))
+    """For each doc, (log-likelihood, is-greedy) of each of its pairs, batched as `batching` says;
+    `progress(n)` after n pairs are done."""
+    batched, score = batching(model, tokenizer, docs, batch_size, max_tokens, shared_prefix), _scorer(model)
+    scores = {}
+    for index in range(len(batched.batches)):
+        scores[index] = _batch_scores(model, batched, index, score)
         if progress is not None:
-            progress(sum(len(g.targets) for g in batch))
-    return results
+            progress(len(scores[index]))
+    return by_doc(docs, scores)
 
 
 def plan_loglikelihoods(
@@ -123,23 +151,54 @@ def plan_loglikelihoods(
     memo_bytes: int | None = None,
     shared_prefix: bool = False,
 ) -> dict[Plan, list[list[tuple[float, bool]]]]:
-    """`loglikelihoods` under each of `plans`, equal to running them one by one, but every batch runs the
-    layer steps that plans share once (`painters.prefix_memo`, which keeps at most `memo_bytes`, default
+    """`loglikelihoods` under each of `plans`, equal to running them one by one (see `plan_batch_scores`)."""
+    batched = batching(model, tokenizer, docs, batch_size, max_tokens, shared_prefix)
+    scores = plan_batch_scores(model, batched, plans, range(len(batched.batches)), progress, memo_bytes)
+    return {plan: by_doc(docs, found) for plan, found in scores.items()}
+
+
+def plan_batch_scores(
+    model: PreTrainedModel,
+    batched: Batching,
+    plans: list[Plan],
+    indices: Iterable[int],
+    progress: Callable[[int], None] | None = None,
+    memo_bytes: int | None = None,
+) -> dict[Plan, dict[int, list[Score]]]:
+    """The scores of the batches at `indices` under each plan. Every batch runs the layer steps that plans
+    share once (`painters.prefix_memo`, which keeps at most `memo_bytes`, default
     `painters.devices.memo_budget`). `progress(n)` counts pairs x plans."""
-    order, memo = sharing_order(plans), plan_memo(model, plans, memo_bytes)
-    results, max_tokens = {plan: _empty(docs) for plan in order}, max_tokens or tokens_per_pass(input_device(model))
-    prefix, groups = _groups(tokenizer, docs, model.config, shared_prefix)
-    score = _scorer(model)
-    for batch in _batches(groups, batch_size, max_tokens):
+    order, memo, score = sharing_order(plans), plan_memo(model, plans, memo_bytes), _scorer(model)
+    scores: dict[Plan, dict[int, list[Score]]] = {plan: {} for plan in order}
+    for index in indices:
         for plan, following in zip(order, [*order[1:], None], strict=True):
             if memo is not None:
                 memo.start_plan(plan, shared_steps(plan, following))
             with apply_plan(model, plan, memo):
-                _fill(results[plan], batch, score(model, prefix, batch, max_tokens))
+                scores[plan][index] = _batch_scores(model, batched, index, score)
             if progress is not None:
-                progress(sum(len(g.targets) for g in batch))
+                progress(len(scores[plan][index]))
         if memo is not None:
             memo.clear()
+    return scores
+
+
+def _batch_scores(model: PreTrainedModel, batched: Batching, index: int, score: Callable) -> list[Score]:
+    """One batch's scores, each with the (doc, pair) it belongs to and its continuation's token count."""
+    batch = batched.batches[index]
+    found = []
+    for group, group_scores in zip(batch, score(model, batched.prefix, batch, batched.max_tokens), strict=True):
+        for (doc, pair), (_, scored), (ll, greedy) in zip(group.targets, group.rows, group_scores, strict=True):
+            found.append((doc, pair, ll, greedy, scored))
+    return found
+
+
+def by_doc(docs: list[Doc], scores: dict[int, list[Score]]) -> list[list[tuple[float, bool]]]:
+    """Batch scores back in document order: for each doc, (log-likelihood, is-greedy) of each of its pairs."""
+    results = [[(0.0, False)] * len(doc.pairs) for doc in docs]
+    for found in scores.values():
+        for doc, pair, ll, greedy, _ in found:
+            results[doc][pair] = (ll, greedy)
     return results
 
 
@@ -150,16 +209,6 @@ def plan_memo(model: PreTrainedModel, plans: list[Plan], memo_bytes: int | None)
         return None
     budget = memo_budget(input_device(model)) if memo_bytes is None else memo_bytes
     return PrefixMemo(adapter_for(model.config.model_type), budget)
-
-
-def _empty(docs: list[Doc]) -> list[list[tuple[float, bool]]]:
-    return [[(0.0, False)] * len(doc.pairs) for doc in docs]
-
-
-def _fill(results: list[list[tuple[float, bool]]], batch: list[_Group], scores: list[list[tuple[float, bool]]]) -> None:
-    for group, group_scores in zip(batch, scores, strict=True):
-        for (doc, pair), score in zip(group.targets, group_scores, strict=True):
-            results[doc][pair] = score
 
 
 def _batches(groups: list[_Group], batch_size: int, max_tokens: int) -> list[list[_Group]]:

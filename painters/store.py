@@ -2,11 +2,15 @@
 
 A cell is one plan scored on one task at one limit, keyed by what determines its numbers: the model's
 fingerprint, the plan text, the task, the limit, the data's fingerprint and the painters version. A cell
-is inserted whole, in one transaction, only once it is complete, so an interrupted sweep loses at most
-the cells in flight and a rerun skips what is stored. Runs record what computed the cells (library
+is inserted whole, in one transaction, only once it is complete, and a rerun skips what is stored. Runs record what computed the cells (library
 versions, dtype, device, command), so a report can say what produced it. Labels (variant, n, seed, loops)
 say which grid points produced a plan; two variants that build the same plan share its cells. Speeds hold
 each plan's measured speed-up over the full model, once per plan.
+
+A cell is computed in pieces (a sweep's units of work: batches of a task's pairs, documents to generate
+from), and each finished unit's pieces are stored at once, so an interrupted sweep loses only the units
+in flight. The piece that completes a cell is stored with the cell, its per-document records (`samples`,
+what `painters results --samples` exports) and the removal of its pieces, in one transaction.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +27,8 @@ from painters import __version__
 from painters.errors import PaintersError
 
 FORMAT = "painters-results"
-SCHEMA = 1
+SCHEMA = 2
+MIGRATES = ("1",)  # older schemas a writer upgrades in place (2 added the pieces and samples tables)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,6 +52,17 @@ CREATE TABLE IF NOT EXISTS speeds (
     model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, speedup REAL NOT NULL, shape TEXT NOT NULL,
     device TEXT NOT NULL, PRIMARY KEY (model_fingerprint, plan)
 );
+CREATE TABLE IF NOT EXISTS pieces (
+    model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, task TEXT NOT NULL, "limit" INTEGER NOT NULL,
+    data_fingerprint TEXT NOT NULL, version TEXT NOT NULL, part TEXT NOT NULL, idx INTEGER NOT NULL,
+    payload TEXT NOT NULL, seconds REAL NOT NULL,
+    PRIMARY KEY (model_fingerprint, plan, task, "limit", data_fingerprint, version, part, idx)
+);
+CREATE TABLE IF NOT EXISTS samples (
+    model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, task TEXT NOT NULL, "limit" INTEGER NOT NULL,
+    data_fingerprint TEXT NOT NULL, version TEXT NOT NULL, records TEXT NOT NULL,
+    PRIMARY KEY (model_fingerprint, plan, task, "limit", data_fingerprint, version)
+);
 CREATE TABLE IF NOT EXISTS matrices (
     model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL,
     csv TEXT NOT NULL, PRIMARY KEY (model_fingerprint, plan, name, source)
@@ -66,6 +84,29 @@ class Cell:
     task: str
     limit: int  # NONE: every document
     data_fingerprint: str
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One index of one part of a cell (`painters.evaluation.part_items`): its JSON value and compute time."""
+
+    cell: Cell
+    part: str
+    index: int
+    payload: object
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A complete cell: its metrics and per-document records, stored in place of its pieces."""
+
+    cell: Cell
+    model: str
+    metrics: dict[str, float]
+    items: int
+    seconds: float
+    records: list[dict]
 
 
 @dataclass(frozen=True)
@@ -104,40 +145,89 @@ class Store:
             raise StoreError(f"'{self.path}' is not a painters results store ({error}): give a new --db file") from None
 
     def _check(self) -> None:
+        """The file is a store of this version; an older schema is readable, and a writer upgrades it."""
         tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         meta = dict(self._db.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
         if meta.get("format") != FORMAT:
             raise StoreError(f"'{self.path}' is not a painters results store: give a new --db file")
-        if meta.get("version") != __version__ or meta.get("schema") != str(SCHEMA):
+        if meta.get("version") != __version__ or meta.get("schema") not in (str(SCHEMA), *MIGRATES):
             raise StoreError(
                 f"'{self.path}' was written by painters {meta.get('version')} (schema {meta.get('schema')}); "
                 f"this is painters {__version__} (schema {SCHEMA}): give a new --db file or use that version"
             )
 
     def _stamp(self) -> None:
-        with self._db:
+        """Mark a new store, or an upgraded one (its new tables were just created), as this schema."""
+        with self._transaction():
             for key, value in (("format", FORMAT), ("schema", str(SCHEMA)), ("version", __version__)):
-                self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def has(self, cell: Cell) -> bool:
-        row = self._db.execute(
-            'SELECT 1 FROM cells WHERE model_fingerprint=? AND plan=? AND task=? AND "limit"=? '
-            "AND data_fingerprint=? AND version=?",
-            (*_key(cell), __version__),
-        ).fetchone()
+        row = self._db.execute(f"SELECT 1 FROM cells WHERE {_WHERE}", (*_key(cell), __version__)).fetchone()
         return row is not None
 
     def put(self, cell: Cell, model: str, metrics: dict[str, float], items: int, seconds: float) -> None:
-        """Insert one finished cell in one transaction; a cell already stored is left as it is."""
-        values = {name: None if isinstance(v, float) and math.isnan(v) else v for name, v in metrics.items()}
-        with self._db:
-            self._db.execute(
-                "INSERT OR IGNORE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, datetime('now'))",
-                (model, *_key(cell), __version__, json.dumps(values, allow_nan=False), items, seconds),
+        """Insert one finished cell (without records) in one transaction; a cell already stored is left as it is."""
+        self.put_pieces([], [Finished(cell, model, metrics, items, seconds, [])])
+
+    def put_pieces(self, pieces: list[Piece], finished: list[Finished]) -> None:
+        """In one transaction: store pieces (one already stored is kept), and complete cells in place of theirs."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO pieces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*_key(p.cell), __version__, p.part, p.index, json.dumps(p.payload), p.seconds) for p in pieces],
             )
+            for done in finished:
+                values = {
+                    name: None if isinstance(v, float) and math.isnan(v) else v for name, v in done.metrics.items()
+                }
+                key = (*_key(done.cell), __version__)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, datetime('now'))",
+                    (done.model, *key, json.dumps(values, allow_nan=False), done.items, done.seconds),
+                )
+                if done.records:
+                    self._db.execute("INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                     (*key, json.dumps(done.records)))  # fmt: skip
+                self._db.execute(f"DELETE FROM pieces WHERE {_WHERE}", key)
+
+    def pieces(self, cell: Cell) -> dict[str, dict[int, tuple[object, float]]]:
+        """A cell's stored pieces: per part, each index's (payload, seconds)."""
+        found: dict[str, dict[int, tuple[object, float]]] = {}
+        rows = self._db.execute(
+            f"SELECT part, idx, payload, seconds FROM pieces WHERE {_WHERE}", (*_key(cell), __version__)
+        )
+        for part, index, payload, seconds in rows:
+            found.setdefault(part, {})[index] = (json.loads(payload), seconds)
+        return found
+
+    def indices(self, cell: Cell, part: str) -> set[int]:
+        """The indices of a part of a cell whose pieces are stored."""
+        query = f"SELECT idx FROM pieces WHERE {_WHERE} AND part=?"
+        return {index for (index,) in self._db.execute(query, (*_key(cell), __version__, part))}
+
+    def samples(self) -> list[sqlite3.Row]:
+        """Every complete cell's per-document records (JSON); a store of schema 1 has none."""
+        if not self._has_table("samples"):
+            return []
+        return self.query(
+            'SELECT model_fingerprint, plan, task, "limit", data_fingerprint, version, records FROM samples '
+            'ORDER BY task, "limit", plan'
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error (the connection is in autocommit mode)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def label(self, model_fingerprint: str, plan: str, label: Label) -> None:
-        with self._db:
+        with self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (model_fingerprint, plan, label.variant, label.n, label.seed, label.loops, label.layer),
@@ -145,7 +235,7 @@ class Store:
 
     def put_run(self, cell: Cell, environment: dict[str, object]) -> None:
         """Record what computed a task's cells (library versions, dtype, device, command): the report shows it."""
-        with self._db:
+        with self._transaction():
             self._db.execute(
                 "INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?, ?)",
                 (cell.model_fingerprint, cell.task, cell.limit, cell.data_fingerprint, __version__,
@@ -174,13 +264,13 @@ class Store:
 
     def put_speed(self, model_fingerprint: str, plan: str, speedup: float, shape: str, device: str) -> None:
         """A plan's measured speed-up over the full model; measured once per plan, so a stored one is kept."""
-        with self._db:
+        with self._transaction():
             self._db.execute(
                 "INSERT OR IGNORE INTO speeds VALUES (?, ?, ?, ?, ?)", (model_fingerprint, plan, speedup, shape, device)
             )
 
     def put_matrix(self, model_fingerprint: str, plan: str, name: str, source: str, csv: str) -> None:
-        with self._db:
+        with self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO matrices VALUES (?, ?, ?, ?, ?)", (model_fingerprint, plan, name, source, csv)
             )
@@ -201,6 +291,9 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_WHERE = 'model_fingerprint=? AND plan=? AND task=? AND "limit"=? AND data_fingerprint=? AND version=?'
 
 
 def _key(cell: Cell) -> tuple:

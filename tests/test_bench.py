@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 from tiny import CharTokenizer, tiny_model
 
-import painters.sweep as sweep_module
-
+import painters.units as units_module
 from painters import PaintersError
 from painters.bench import FIGURES, SPEEDUP_SHAPE, Shape, _row, bench, format_table, summary_json
 from painters.grid import grid
@@ -99,7 +98,7 @@ def test_a_sweep_records_each_plans_speed_up_once(tmp_path, monkeypatch):
         assert speeds["0-5"]["speedup"] == 1.0
         assert json.loads(speeds["0-1,4-5"]["shape"]) == vars(SPEEDUP_SHAPE)
         assert all(row["speedup"] > 0 for row in speeds.values())
-        monkeypatch.setattr(sweep_module, "speedups", lambda *_: pytest.fail("measured a plan again"))
+        monkeypatch.setattr(units_module, "speedups", lambda *_, **__: pytest.fail("measured a plan again"))
         sweep(model, CharTokenizer(), "tiny", points, ["arc_easy", "winogrande"], store, limit=3, progress=False)
 
 

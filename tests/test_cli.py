@@ -21,9 +21,9 @@ runner = CliRunner()
 def painters(painters_cache):
     """Run the real console entry point in a fresh process, as a user would."""
     code = "import sys; from painters.cli import main; sys.argv = ['painters', *sys.argv[1:]]; main()"
-    env = {**os.environ, "PAINTERS_CACHE": str(painters_cache)}
 
     def run(*args):
+        env = {**os.environ, "PAINTERS_CACHE": str(painters_cache)}
         return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300, env=env)
 
     return run
@@ -218,9 +218,28 @@ def test_ctrl_c_says_what_the_sweep_kept_and_how_to_resume(tiny_folder, tmp_path
     stored = sqlite3.connect(db).execute("SELECT COUNT(*) FROM cells").fetchone()[0]
     assert 1 <= kept == stored < 30
     assert said == (
-        f"interrupted: {kept} of this run's 30 cells are stored in {db} ({kept} in all); {30 - kept} are not, "
-        "the group in flight among them; run the same command again to resume"
+        f"interrupted: {kept} of this run's 30 cells are stored in {db} ({kept} in all); of the {30 - kept} others, "
+        "every finished unit of work is stored; run the same command again to resume"
     )
+
+
+@pytest.mark.slow
+def test_a_sweep_on_ray_writes_what_the_single_process_sweep_writes(painters, tiny_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as each worker runs: on CPUs, threads change float32 rounding
+    sweep = ["sweep", "--model", str(tiny_folder), *SWEEP, "--limit", "4", "--device", "cpu", "--dtype", "float32"]
+    single = painters(*sweep, "--db", str(tmp_path / "single.db"))
+    on_ray = painters(*sweep, "--db", str(tmp_path / "ray.db"), "--ray", "local", "--workers", "2")
+    assert single.returncode == on_ray.returncode == 0, on_ray.stderr
+    assert sorted(on_ray.stdout.splitlines()) == sorted(single.stdout.splitlines())  # a line per cell, the same
+    exported = []
+    for name in ("single", "ray"):
+        samples = tmp_path / f"{name}.jsonl"
+        result = painters("results", "--db", str(tmp_path / f"{name}.db"), "--samples", str(samples))
+        assert result.returncode == 0 and result.stderr == f"{2 * 15 * 4} records written to {samples}\n"
+        exported.append(samples.read_text())
+    assert exported[0] == exported[1]
+    again = painters(*sweep, "--db", str(tmp_path / "ray.db"), "--ray", "local", "--workers", "2")
+    assert again.returncode == 0 and again.stdout.startswith("30 of 30 cells already stored")
 
 
 @pytest.mark.parametrize(

@@ -132,6 +132,13 @@ DEFECTS = [
     (["eval", "--limit", "x"], "error: Invalid value for '--limit': Input should be a valid integer"),
     (["eval", "--bogus"], "error: No such option: --bogus (see `painters eval --help`)"),
     (["nope"], "error: No such command 'nope'."),
+    # Ray (issue 11): workers' options need --ray; a cluster that is not there is one line
+    (["sweep", "--db", "x.db", "--workers", "2"], "error: --workers sets the Ray workers: give --ray auto|HOST:PORT|local too"),
+    (["sweep", "--db", "x.db", "--ray", "nonsense"], "error: --ray nonsense: give auto, local, or the head node's HOST:PORT"),
+    (["sweep", "--db", "x.db", "--ray", "127.0.0.1:1"], "error: no Ray cluster at --ray 127.0.0.1:1 (Connection refused)"),
+    (["sweep", "--db", "x.db", "--ray", "auto"], "error: no Ray cluster at --ray auto (Could not find any running Ray"),
+    (["results", "--db", str(STORE), "--samples", "s.jsonl"], f"error: '{STORE}' holds no per-document records"),
+    (["results", "--db", str(STORE), "--samples", "s.jsonl", "--csv", "t.csv"], "error: give --csv (the table) or --samples"),
 ]  # fmt: skip
 
 
@@ -141,6 +148,12 @@ def test_each_defect_is_one_line_exit_2_and_leaves_the_disk_alone(cli, tmp_path,
 
 
 ARC = {"question": "q", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "answerKey": "A"}
+
+
+def test_ray_without_ray_installed_says_how_to_install_it(cli, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    assert_refused(cli, tmp_path, ["sweep", "--db", "x.db", "--ray", "local"],
+                   "error: --ray needs Ray, which is not installed: pip install 'painters[ray]' (ray==2.60.0)")  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Sweeps: plans sharing prefixes give bit-identical scores, the grid, the store, and resuming."""
 
+import json
 import sqlite3
 
 import pandas as pd
@@ -13,10 +14,11 @@ from painters.adapters import adapter_for
 from painters.errors import PaintersError
 from painters.grid import grid, parse_values, parse_variants
 from painters.prefix_memo import PrefixMemo, shared_steps, sharing_order
-from painters.results import COLUMNS, results_frame
+from painters.results import COLUMNS, results_frame, write_samples
 from painters.scoring import loglikelihoods, plan_loglikelihoods
 from painters.store import NONE, Cell, Label, Store, StoreError
 from painters.tasks import Doc
+from painters.units import Worker
 
 DOCS = [
     Doc((("Question: what is red?\nAnswer:", " a rose"), ("Question: what is red?\nAnswer:", " the sky"))),
@@ -150,6 +152,20 @@ def test_a_file_that_is_not_a_store_or_from_another_version_is_a_clear_error(tmp
         Store(old)
 
 
+def test_a_schema_1_store_is_read_as_it_is_and_upgraded_by_a_writer(tmp_path):
+    path = tmp_path / "old.db"
+    Store(path).close()
+    with sqlite3.connect(path) as db:  # what painters wrote before units of work were stored
+        db.execute("DROP TABLE pieces")
+        db.execute("DROP TABLE samples")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    with Store(path, read_only=True) as store:
+        assert store.samples() == []
+    with Store(path) as store:
+        assert store.query("SELECT value FROM meta WHERE key = 'schema'")[0][0] == "2"
+        assert store.samples() == [] and store.indices(Cell("m", "0-5", "arc_easy", 3, "d"), "scores") == set()
+
+
 def run_sweep(path, model, points, **options):
     with Store(path) as store:
         sweep_module.sweep(model, CharTokenizer(), "tiny", points, ["arc_easy", "winogrande"], store, 3, 4, **options)
@@ -162,20 +178,16 @@ def test_an_interrupted_sweep_resumes_to_the_same_numbers_without_duplicates(tmp
     expected, cells = run_sweep(tmp_path / "whole.db", model, points, progress=False)
     assert cells == 7 * 2  # 6 plans + full, 2 tasks
     monkeypatch.setattr(sweep_module, "GROUP", 3)
-    original, calls = sweep_module.run_task, []
-
-    def interrupted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(sweep_module, "run_task", interrupted)
+    monkeypatch.setattr(sweep_module, "UNIT_SECONDS", 0.0)  # units of one batch
+    original = Worker.run
+    interrupted_at(3, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(tmp_path / "resumed.db", model, points, progress=False)
     with Store(tmp_path / "resumed.db") as store:
-        assert store.query("SELECT COUNT(*) FROM cells")[0][0] == 6  # two whole groups of 3, nothing of the third
-    monkeypatch.setattr(sweep_module, "run_task", original)
+        assert store.query("SELECT COUNT(*) FROM cells")[0][0] == 0  # no cell was complete, but
+        pieces = store.query("SELECT plan, part, idx FROM pieces ORDER BY plan, idx")
+        assert len(pieces) == 2 * 3  # the first two units (one batch x the first group's 3 plans) are kept
+    monkeypatch.setattr(Worker, "run", original)
     resumed, cells = run_sweep(tmp_path / "resumed.db", model, points, progress=False)
     assert cells == 7 * 2
     columns = ["plan", "variant", "n", "task", "metric", "value", "stderr"]
@@ -183,6 +195,9 @@ def test_an_interrupted_sweep_resumes_to_the_same_numbers_without_duplicates(tmp
         resumed[columns].sort_values(columns[:5]).reset_index(drop=True),
         expected[columns].sort_values(columns[:5]).reset_index(drop=True),
     )
+    with Store(tmp_path / "resumed.db") as store:
+        assert store.query("SELECT COUNT(*) FROM pieces")[0][0] == 0  # a complete cell keeps its records instead
+        assert store.query("SELECT COUNT(*) FROM samples")[0][0] == 7 * 2
 
 
 def test_sweep_scores_equal_evaluate_for_each_plan(tmp_path):
@@ -191,8 +206,16 @@ def test_sweep_scores_equal_evaluate_for_each_plan(tmp_path):
     model = tiny_model("qwen2")
     points = grid(6, ["middle_repeat", "shuffle"], [2], seeds=2)
     frame, _ = run_sweep(tmp_path / "r.db", model, points, progress=False)
+    with Store(tmp_path / "r.db") as store:
+        assert write_samples(store, tmp_path / "samples.jsonl") == 3 * 2 * 3  # 3 distinct plans, 2 tasks, 3 docs
+    samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
     for point in points:
         direct = evaluate(model, CharTokenizer(), point.plan, ["arc_easy", "winogrande"], 3, 4, progress=False)
+        for task, records in direct["samples"].items():
+            stored = [dict(s) for s in samples if s["plan"] == str(point.plan) and s["task"] == task]
+            assert [s.pop("doc") for s in stored] == [0, 1, 2] and {s.pop("limit") for s in stored} == {3}
+            assert [{k: v for k, v in s.items() if k not in ("plan", "task", "model_fingerprint", "data_fingerprint")}
+                    for s in stored] == records  # fmt: skip
         for task, summary in direct["results"].items():
             values = frame[(frame.plan == str(point.plan)) & (frame.task == task)].groupby("metric").value
             assert (values.nunique() == 1).all()  # a plan two grid points build is one cell
@@ -229,3 +252,64 @@ def test_the_cpu_study_scores_gsm8k_by_its_solution_and_the_full_study_generates
     for is_full in (False, True):
         run_paper(str(tiny_folder), tmp_path / f"out-{is_full}", full=is_full, limit=2)
     assert calls == [False] * 4 + [True] * 3
+
+
+def interrupted_at(call: int, monkeypatch) -> None:
+    """Make the sweep's worker raise KeyboardInterrupt on its `call`-th unit."""
+    original, calls = Worker.run, []
+
+    def run(self, *args):
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(Worker, "run", run)
+
+
+def test_pieces_of_another_batching_never_mix_into_a_cell(tmp_path, monkeypatch):
+    model, points = tiny_model("llama"), grid(6, ["skip", "parallel"], [2])
+    fresh, _ = run_sweep(tmp_path / "fresh.db", model, points, progress=False)  # at batch size 4
+    monkeypatch.setattr(sweep_module, "UNIT_SECONDS", 0.0)
+    interrupted_at(3, monkeypatch)
+    with pytest.raises(KeyboardInterrupt), Store(tmp_path / "r.db") as store:
+        sweep_module.sweep(
+            model, CharTokenizer(), "tiny", points, ["arc_easy", "winogrande"], store, 3, 1, progress=False
+        )
+    with Store(tmp_path / "r.db") as store:
+        assert {row[0] for row in store.query("SELECT part FROM pieces")} == {"scores batch_size=1 max_tokens=1024"}
+    monkeypatch.undo()
+    resumed, cells = run_sweep(tmp_path / "r.db", model, points, progress=False)  # at batch size 4: other batches
+    assert cells == 3 * 2
+    pd.testing.assert_frame_equal(resumed, fresh)
+    with Store(tmp_path / "r.db") as store:
+        assert store.query("SELECT COUNT(*) FROM pieces")[0][0] == 0  # a finished cell drops every piece it had
+
+
+class TextTokenizer(CharTokenizer):
+    """CharTokenizer decoding each token to a character of its own (generation's texts differ)."""
+
+    def decode(self, ids, **options):
+        return "".join("<s>" if i == 1 else chr(32 + i) for i in ([ids] if isinstance(ids, int) else ids))
+
+
+def test_gsm8k_generations_do_not_depend_on_the_units(tmp_path, monkeypatch):
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from painters import gsm8k
+    from painters.evaluation import evaluate
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=6,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192)  # fmt: skip
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa", dtype=torch.float32).eval()
+    points = grid(6, ["skip"], [2])
+    monkeypatch.setattr(sweep_module, "UNIT_SECONDS", 0.0)  # one chunk of 4 documents (batch size 1) per unit
+    monkeypatch.setattr(gsm8k, "MAX_NEW_TOKENS", 24)
+    with Store(tmp_path / "r.db") as store:
+        sweep_module.sweep(model, TextTokenizer(), "tiny", points, ["gsm8k"], store, 5, 1, progress=False)
+        stored = {row["plan"]: json.loads(row["records"]) for row in store.samples()}
+    assert len(stored) == 2
+    for plan, records in stored.items():
+        direct = evaluate(model, TextTokenizer(), plan, ["gsm8k"], 5, 1, progress=False)["samples"]["gsm8k"]
+        assert records == direct and [len(record["generation"]) for record in records] == [24] * 5
