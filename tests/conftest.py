@@ -1,6 +1,12 @@
 """Shared fixtures. Tests never touch the user's cache: dequantized models go to one folder per test session."""
 
+import os
+
 import pytest
+
+# lm-eval bootstraps some standard errors in a forked multiprocessing pool; a fork of this process after
+# a test ran Ray in it (tests/test_cluster.py) can deadlock in the child, so lm-eval bootstraps in-process.
+os.environ.setdefault("DISABLE_MULTIPROC", "1")
 
 
 @pytest.fixture(scope="session")
