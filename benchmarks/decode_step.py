@@ -14,7 +14,7 @@ import time
 import torch
 
 from painters import load_model
-from painters.generation import _RoomyLayer
+from painters.tasks.generation import _RoomyLayer
 
 
 def step_ms(model, rows: int, cached: int, room: bool) -> float:

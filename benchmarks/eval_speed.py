@@ -21,7 +21,7 @@ import lm_eval_reference  # noqa: E402  (the test suite's offline lm-eval runner
 from lm_eval.tasks import TaskManager  # noqa: E402
 
 from painters import evaluate, load_model  # noqa: E402
-from painters.tasks import TASKS  # noqa: E402
+from painters.tasks.catalog import TASKS  # noqa: E402
 
 DEFAULT_TASKS = "arc_easy,arc_challenge,hellaswag,winogrande,piqa,boolq,lambada_openai"
 

@@ -3,7 +3,7 @@
 Each plan without parallel blocks is exported with `painters export` (and the full plan too, so that
 sizes compare like with like); then every plan runs under planned execution on the original model and
 every export runs as transformers loads it (no painters code), all interleaved round by round by
-`painters.bench.bench_runs`, ratios against the full model under planned execution. Peak memory is
+`painters.tools.bench.bench_runs`, ratios against the full model under planned execution. Peak memory is
 left out: every model is resident in this one process (`painters bench` measures it per plan).
 
     .venv/bin/python benchmarks/export_speed.py --plans 'skip:n=6;skip:n=10;parallel:n=6' [--rounds 5]
@@ -18,12 +18,11 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM
 
 from painters import load_model
-from painters.bench import Shape, bench_runs, format_table
-from painters.errors import PaintersError
-from painters.export import check_exportable, export
-from painters.devices import Meter
-from painters.plan import Plan
-from painters.variants import plan_from_spec
+from painters.core.errors import PaintersError
+from painters.core.plan import Plan
+from painters.models.devices import Meter
+from painters.tools.bench import Shape, bench_runs, format_table
+from painters.tools.export import check_exportable, export
 
 
 def main() -> None:
@@ -37,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     model, tokenizer = load_model(args.model)
     full = Plan.full(model.config.num_hidden_layers)
-    plans = [full, *(plan_from_spec(spec, len(full.layers())) for spec in args.plans.split(";"))]
+    plans = [full, *(Plan.resolve(spec, len(full.layers())) for spec in args.plans.split(";"))]
     runs, sizes = [], {}
     with tempfile.TemporaryDirectory() as scratch:
         for spec, plan in zip(["full", *args.plans.split(";")], plans, strict=True):

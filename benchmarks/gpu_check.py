@@ -23,8 +23,8 @@ import torch
 from transformers import AutoModelForCausalLM, LlamaConfig
 
 from painters import Plan, apply_plan, load_model
-from painters.devices import synchronize
-from painters.variants import VARIANTS, options_of
+from painters.core.variants import VARIANTS, options_of
+from painters.models.devices import synchronize
 
 SHAPES = {
     "llama2-7b": dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,

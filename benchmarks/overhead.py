@@ -24,7 +24,6 @@ from pathlib import Path
 import torch
 
 from painters import Plan, apply_plan, load_model
-from painters.variants import plan_from_spec
 
 MEMORY_PLANS = ["plain", "full", "skip:n=6", "middle_repeat:n=6", "looped_parallel:n=6,loops=3", "0-29,0-29"]
 
@@ -59,7 +58,7 @@ def peak_rss_mib(model_name: str, spec: str, batch: int, tokens: int) -> float:
     if spec == "plain":
         forward_seconds(model, ids)
     else:
-        with apply_plan(model, plan_from_spec(spec, model.config.num_hidden_layers)):
+        with apply_plan(model, Plan.resolve(spec, model.config.num_hidden_layers)):
             forward_seconds(model, ids)
     status = Path("/proc/self/status").read_text()
     return int(re.search(r"VmHWM:\s+(\d+) kB", status)[1]) / 1024

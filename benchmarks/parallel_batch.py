@@ -19,9 +19,9 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from painters import load_model
-from painters.adapters import adapter_for
-from painters.devices import Meter
-from painters.variants import middle_band
+from painters.core.adapters import adapter_for
+from painters.core.variants import middle_band
+from painters.models.devices import Meter
 
 
 def layer_inputs(model, layer: torch.nn.Module, ids: torch.Tensor) -> tuple[tuple, dict]:

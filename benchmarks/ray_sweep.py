@@ -4,7 +4,7 @@ The grid of every part of the default study (fewer documents per task) is swept 
 another (never two torch processes at once on 2 cores), each into a fresh store that already holds the
 plans' measured speeds (measured once beforehand, untimed), so that only evaluation is timed:
 
-1. in this process, at one torch thread (`painters.sweep.sweep`);
+1. in this process, at one torch thread (`painters.study.sweep.sweep`);
 2. on a local Ray instance with one worker of one CPU (one thread);
 3. on the same with two such workers.
 
@@ -27,12 +27,12 @@ import ray
 import torch
 
 from painters import load_model
-from painters.cluster import ray_pool
-from painters.grid import grid
 from painters.paper import study
-from painters.store import Store
-from painters.sweep import LocalPool, run_sweep
-from painters.units import Settings, Worker
+from painters.study.cluster import ray_pool
+from painters.study.grid import grid
+from painters.study.store import Store
+from painters.study.sweep import LocalPool, run_sweep
+from painters.study.units import Settings, Worker
 
 PLACEMENT = {"device": "cpu", "dtype": "float32", "device_map": None, "attn": None}
 

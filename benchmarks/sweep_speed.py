@@ -1,7 +1,7 @@
 """A sweep with shared prefixes against plan-by-plan evaluation, on the default paper grid, in one run.
 
 For each part of the default `painters paper` study (same plans, tasks and batch size; fewer documents
-per task, so both sides finish in minutes), the script runs `painters.sweep.sweep` (plans sorted, shared
+per task, so both sides finish in minutes), the script runs `painters.study.sweep.sweep` (plans sorted, shared
 steps run once per batch) and then `painters.evaluate` on every plan alone, checks that every stored
 number equals the plan-by-plan one exactly, and reports the speedup next to the bound the grid allows:
 total layer calls / distinct layer calls (a step shared by plans of one sweep group counts once).
@@ -18,13 +18,14 @@ import time
 from pathlib import Path
 
 from painters import evaluate, load_model
-from painters.grid import grid
+from painters.core.grammar import members
+from painters.core.plan import Plan
+from painters.core.prefix_memo import shared_steps, sharing_order
 from painters.paper import study
-from painters.plan import Plan, members
-from painters.prefix_memo import shared_steps, sharing_order
-from painters.results import results_frame
-from painters.store import Store
-from painters.sweep import GROUP, sweep
+from painters.study.grid import grid
+from painters.study.results import results_frame
+from painters.study.store import Store
+from painters.study.sweep import GROUP, sweep
 
 
 def layer_calls(plans: list[Plan]) -> tuple[int, int]:

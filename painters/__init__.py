@@ -10,8 +10,9 @@ Heavy modules (torch, transformers) load on first use, so `painters plan` answer
 
 from importlib import import_module
 
-from painters.errors import PaintersError
-from painters.plan import Plan, PlanError
+from painters.core.errors import PaintersError
+from painters.core.grammar import PlanError
+from painters.core.plan import Plan
 
 __version__ = "0.1.0"
 __all__ = [
@@ -28,12 +29,12 @@ __all__ = [
 ]
 
 _LAZY = {
-    "apply_plan": "painters.execution",
-    "load_model": "painters.models",
-    "evaluate": "painters.evaluation",
-    "hidden_states": "painters.states",
-    "similarity": "painters.layer_similarity",
-    "importance": "painters.layer_importance",
+    "apply_plan": "painters.core.execution",
+    "load_model": "painters.models.loading",
+    "evaluate": "painters.tasks.evaluation",
+    "hidden_states": "painters.analysis.states",
+    "similarity": "painters.analysis.similarity",
+    "importance": "painters.analysis.importance",
 }
 
 

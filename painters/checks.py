@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-from painters.adapters import adapter_for, context_length
-from painters.embedded import EMBEDDED, ModelError, embedded_path
-from painters.errors import PaintersError
+from painters.core.adapters import adapter_for, context_length
+from painters.core.errors import PaintersError
+from painters.core.plan import Plan
+from painters.core.variants import is_variant_spec
+from painters.models.embedded import EMBEDDED, ModelError, embedded_path
 
 
 def comma_list(text: str, option: str, example: str) -> list[str]:
@@ -165,3 +167,63 @@ def _gguf_value(f, kind: int) -> object:
             _gguf_value(f, item)
         return None
     raise ValueError(f"unknown GGUF value type {kind}")
+
+
+def limit(value: int | None) -> None:
+    """A `--limit` of documents, when given, is positive."""
+    if value is not None and value < 1:
+        raise PaintersError(f"--limit {value} is out of range: give a positive number of documents")
+
+
+def eval_options(harness: str, limit_value: int | None, data_dir: Path | None) -> None:
+    """`painters eval`'s harness, limit and data folder."""
+    if harness not in ("painters", "lm-eval"):
+        raise PaintersError(f"unknown harness '{harness}': valid harnesses are painters, lm-eval")
+    limit(limit_value)
+    if data_dir is not None and harness == "lm-eval":
+        raise PaintersError("--data-dir works with the painters harness only: lm-eval reads its own task data")
+    input_folder(data_dir, "--data-dir")
+
+
+def plan_before_load(spec: str, facts: ModelFacts | None) -> Plan | None:
+    """The plan `spec` gives, resolved once, before anything loads: against the model's layers when its files
+    tell them; for a hub id, plan text parsed (its indices are checked once the model has loaded) and a
+    variant spec left to resolve then (None), since a variant needs the layer count."""
+    if facts is not None:
+        return Plan.resolve(spec, facts.num_layers)
+    return None if is_variant_spec(spec) else Plan.parse(spec)
+
+
+def decoder(facts: ModelFacts, what: str) -> None:
+    """Generation needs a decoder."""
+    if facts.encoder:
+        raise PaintersError(f"the model is an encoder: {what} needs a decoder model such as smollm2-135m")
+
+
+def new_tokens(max_new_tokens: int, context: int) -> None:
+    """Prompt and new tokens share the model's context."""
+    if max_new_tokens >= context:
+        raise PaintersError(
+            f"--max-new-tokens {max_new_tokens} does not fit the model's context of {context} tokens: "
+            f"give at most {context - 1} (prompt and new tokens share the context)"
+        )
+
+
+def task_data(tasks: list[str], limit_value: int | None, data_dir: Path | None, glue, facts: ModelFacts | None) -> None:
+    """The tasks suit the model (when its kind is known) and their data reads and fits (GLUE folds)."""
+    from painters.tasks.catalog import get_task
+    from painters.tasks.evaluation import check_kinds
+    from painters.tasks.evaluation import task_data as read_task_data
+
+    if facts is not None:
+        check_kinds(facts.encoder, "the model", [get_task(name) for name in tasks])
+    for name in tasks:
+        read_task_data(name, limit_value, data_dir, glue)
+
+
+def existing_store(path: Path) -> None:
+    """An existing store must be one painters can resume (checked read-only, before the model loads)."""
+    from painters.study.store import open_existing
+
+    if path.is_file() and path.stat().st_size > 0:
+        open_existing(path).close()

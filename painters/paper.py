@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from painters.devices import Placement
-from painters.errors import PaintersError
-from painters.grid import grid
-from painters.store import Store, check_model
+from painters.core.errors import PaintersError
+from painters.models.devices import Placement
+from painters.study.grid import grid
+from painters.study.store import Store, check_model
 
 PAPER_VARIANTS = ["skip", "middle_repeat", "reverse", "shuffle", "parallel", "looped_parallel"]
 SIMILARITY_TASK = "lambada_openai"
@@ -107,15 +107,15 @@ def run_paper(
     model (default: `auto`); `max_tokens` and `memo_bytes` bound a forward pass and the steps plans share
     (default: from the device).
     """
-    from painters.adapters import adapter_for
-    from painters.fingerprints import model_fingerprint
-    from painters.layer_importance import importance_table
-    from painters.layer_similarity import similarity
-    from painters.models import load_model
-    from painters.report import report
-    from painters.similarity_files import write_similarity
-    from painters.sweep import sweep
-    from painters.texts import load_texts
+    from painters.analysis.files import write_similarity
+    from painters.analysis.importance import importance_table
+    from painters.analysis.similarity import similarity
+    from painters.analysis.texts import load_texts
+    from painters.core.adapters import adapter_for
+    from painters.models.loading import load_model
+    from painters.report.page import report
+    from painters.study.fingerprints import model_fingerprint
+    from painters.study.sweep import sweep
 
     model, tokenizer = load_model(model_name, **asdict(placement or Placement()))
     folder = Path(out)

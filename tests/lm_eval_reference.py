@@ -13,8 +13,8 @@ from pathlib import Path
 import lm_eval
 from lm_eval.tasks._yaml_loader import load_yaml
 
-from painters.data import load_docs
-from painters.harness import evaluate_with_lm_eval
+from painters.tasks.data import load_docs
+from painters.tasks.harness import evaluate_with_lm_eval
 
 CONFIGS = {
     "arc_easy": "arc/arc_easy.yaml",

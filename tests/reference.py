@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from painters import Plan, apply_plan
-from painters.adapters import adapter_for, cache_index_holders
+from painters.core.adapters import adapter_for, cache_index_holders
 
 
 def output_of(model, **inputs) -> torch.Tensor:

@@ -11,13 +11,14 @@ import pandas as pd
 import pytest
 from tiny import CharTokenizer, tiny_model
 
-import painters.units as units_module
+import painters.study.units as units_module
 from painters import PaintersError
-from painters.bench import FIGURES, SPEEDUP_SHAPE, Shape, _row, bench, format_table, summary_json
-from painters.grid import grid
-from painters.report import pareto_front, report
-from painters.store import Cell, Label, Store
-from painters.sweep import sweep
+from painters.report.page import report
+from painters.report.tradeoff import pareto_front
+from painters.study.grid import grid
+from painters.study.store import Cell, Label, Store
+from painters.study.sweep import sweep
+from painters.tools.bench import FIGURES, SPEEDUP_SHAPE, Shape, _row, bench, format_table, summary_json
 
 SHAPE = Shape(batch_size=2, prompt_tokens=8, new_tokens=3)
 

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from painters import Plan
+from painters.analysis.files import FILES
 from painters.cli import app
-from painters.similarity_files import FILES
 
 runner = CliRunner()
 
@@ -269,7 +269,7 @@ def test_a_file_that_is_not_a_store_is_refused_and_kept(painters, tmp_path):
     assert "is not a painters results store" in result.stderr.strip().splitlines()[-1]
     assert notes.read_text() == "my notes\n" * 100
     empty = tmp_path / "empty.db"
-    from painters.store import Store
+    from painters.study.store import Store
 
     Store(empty).close()
     report = painters("report", "--db", str(empty), "--out", str(tmp_path / "r"))

@@ -11,13 +11,13 @@ import pytest
 import ray
 import torch
 
-import painters.sweep as sweep_module
-from painters.cluster import ray_pool
-from painters.grid import grid
-from painters.models import load_model
-from painters.store import Store
-from painters.sweep import LocalPool, run_sweep
-from painters.units import Settings, Worker
+import painters.study.sweep as sweep_module
+from painters.models.loading import load_model
+from painters.study.cluster import ray_pool
+from painters.study.grid import grid
+from painters.study.store import Store
+from painters.study.sweep import LocalPool, run_sweep
+from painters.study.units import Settings, Worker
 
 PLACEMENT = {"device": "cpu", "dtype": "float32", "device_map": None, "attn": None}
 TASKS = ["arc_easy", "winogrande", "lambada_openai"]
@@ -83,7 +83,7 @@ def test_a_killed_worker_costs_only_its_unit(tiny_folder, single, tmp_path, monk
 
 
 def test_gpus_per_worker_without_gpus_is_one_line(tiny_folder):
-    from painters.errors import PaintersError
+    from painters.core.errors import PaintersError
 
     with pytest.raises(PaintersError, match=r"^--gpus-per-worker 1: the Ray cluster has 0 GPUs; add GPU nodes"):
         ray_pool("local", str(tiny_folder), PLACEMENT, None, 1, 1.0)
@@ -91,7 +91,7 @@ def test_gpus_per_worker_without_gpus_is_one_line(tiny_folder):
 
 
 def test_a_worker_that_cannot_load_the_model_is_one_line(tmp_path):
-    from painters.errors import PaintersError
+    from painters.core.errors import PaintersError
 
     with pytest.raises(PaintersError, match=r"^a Ray worker failed \(.*no_such_model.*\): the units it finished"):
         ray_pool("local", str(tmp_path / "no_such_model"), PLACEMENT, 1, 1, 0)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from painters import data
-from painters.data import SPLITS, DataError, load_docs
+from painters.tasks import data
+from painters.tasks.data import SPLITS, DataError, load_docs
 
 OFFLINE = [name for name, split in SPLITS.items() if split.olmo_folder or split.olmo_requests]
 
@@ -131,7 +131,7 @@ def test_missing_data_says_where_it_looked_and_how_to_fix_it(tmp_path, monkeypat
 
 @pytest.mark.parametrize("task", ["sst2_train", "mrpc_train", "rte_train"])
 def test_glue_train_splits_are_missing_offline_with_a_clear_error(task, monkeypatch):
-    from painters import data
+    from painters.tasks import data
 
     monkeypatch.setattr(data, "hub_available", lambda: False)
     with pytest.raises(data.MissingDataError, match=f"no data for task '{task}': .*does not ship it.*unreachable"):

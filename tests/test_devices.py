@@ -4,23 +4,23 @@ import pytest
 import torch
 from accelerate import cpu_offload
 from reference import output_of, parallel_error
-from test_execution import SEQUENTIAL, inputs_for
+from test_execution import inputs_for
 from test_generation import greedy, variant_plan
 from tiny import CONFIGS, DECODERS, NUM_LAYERS, VOCAB, tiny_model
 from transformers import AutoModelForCausalLM, LlamaConfig
 
 from painters import Plan, apply_plan, evaluate, load_model
-from painters.costs import kv_cache_bytes, plan_cost, weight_bytes
-from painters.devices import Placement, input_device
-from painters.errors import PaintersError
-from painters.fingerprints import model_fingerprint
-from painters.layer_importance import importance_table, suggest
-from painters.layer_similarity import similarity
-from painters.models import empty_model
-from painters.store import Store
-from painters.sweep import sweep
-from painters.grid import grid
-from painters.variants import VARIANTS
+from painters.analysis.importance import importance_table, suggest
+from painters.analysis.similarity import similarity
+from painters.core.errors import PaintersError
+from painters.core.variants import VARIANTS
+from painters.models.costs import kv_cache_bytes, plan_cost, weight_bytes
+from painters.models.devices import Placement, input_device
+from painters.models.loading import empty_model
+from painters.study.fingerprints import model_fingerprint
+from painters.study.grid import grid
+from painters.study.store import Store
+from painters.study.sweep import sweep
 
 # --- placements ---------------------------------------------------------------------------------------------------
 
@@ -139,7 +139,7 @@ def test_llama2_7b_runs_every_variant_on_the_meta_device_without_weights(llama2_
     assert {p.device.type for p in llama2_7b.parameters()} == {"meta"}
     for name in VARIANTS:
         options = {"n": 8, "seed": 0, "loops": 2, "layer": 5}
-        from painters.variants import options_of
+        from painters.core.variants import options_of
 
         plan = Plan.variant(name, num_layers=32, **{k: v for k, v in options.items() if k in options_of(name)})
         with apply_plan(llama2_7b, plan):
@@ -220,7 +220,7 @@ def test_dispatched_models_are_bitwise_equal_under_every_variant(dispatched, how
 
 
 def _options(name):
-    from painters.variants import options_of
+    from painters.core.variants import options_of
 
     return {k: v for k, v in {"n": 2, "seed": 1, "loops": 2, "layer": 2}.items() if k in options_of(name)}
 

@@ -6,10 +6,11 @@ import torch
 from reference import output_of, parallel_error, sequential_error
 from transformers import AutoModelForCausalLM
 
-from painters import Plan, apply_plan, load_model, models
-from painters.embedded import embedded_path
-from painters.layer_similarity import similarity
-from painters.texts import load_texts
+from painters import Plan, apply_plan, load_model
+from painters.analysis.similarity import similarity
+from painters.analysis.texts import load_texts
+from painters.models import loading
+from painters.models.embedded import embedded_path
 
 pytestmark = pytest.mark.slow
 TEXTS = ["The capital of France is Paris, and the capital of Italy is", "Two plus two is"]
@@ -38,7 +39,7 @@ def test_dequantized_cache_equals_the_gguf_and_is_reused(smollm, painters_cache,
     direct = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
     inputs = batch(tokenizer, "left")
     assert torch.equal(output_of(model, **inputs), output_of(direct, **inputs))
-    monkeypatch.setattr(models, "_write_dequantized", lambda *_: pytest.fail("dequantized the GGUF again"))
+    monkeypatch.setattr(loading, "_write_dequantized", lambda *_: pytest.fail("dequantized the GGUF again"))
     again, _ = load_model("smollm2-135m", cache_dir=painters_cache)
     assert [entry.name.startswith("SmolLM2-135M-Instruct.Q4_1-") for entry in painters_cache.iterdir()] == [True]
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values(), strict=True))
@@ -65,10 +66,9 @@ def test_full_plan_is_bitwise_identical(request, name, padding_side, layers):
 
 @pytest.mark.parametrize("spec", ["skip:n=6", "reverse:n=6", "middle_repeat:n=6", "shuffle:n=8,seed=2", "swap:layer=4"])
 def test_smollm_sequential_plans_equal_rebuilt_model(smollm, spec):
-    from painters.variants import plan_from_spec
 
     model, tokenizer = smollm
-    error, change = sequential_error(model, batch(tokenizer, "left"), plan_from_spec(spec, 30))
+    error, change = sequential_error(model, batch(tokenizer, "left"), Plan.resolve(spec, 30))
     assert error <= 1e-5
     assert change > 1e-2
 
@@ -80,12 +80,11 @@ def test_smollm_parallel_block_is_the_mean_of_its_members(smollm):
 
 @pytest.mark.parametrize("spec", ["skip:n=6", "parallel:n=6", "looped_parallel:n=4,loops=2", "reverse:n=6"])
 def test_smollm_cached_generation_equals_recomputation(smollm, spec):
-    from painters.variants import plan_from_spec
 
     model, tokenizer = smollm
     inputs = batch(tokenizer, "left")
     runs = []
-    with apply_plan(model, plan_from_spec(spec, 30)), torch.no_grad():
+    with apply_plan(model, Plan.resolve(spec, 30)), torch.no_grad():
         for use_cache in (True, False):
             out = model.generate(
                 **inputs, max_new_tokens=8, do_sample=False, use_cache=use_cache, output_logits=True,

@@ -6,13 +6,14 @@ import math
 import pytest
 from tiny import CharTokenizer, tiny_model
 
-from painters import PaintersError, apply_plan, evaluate, gsm8k, load_model
-from painters.adapters import adapter_for
+from painters import PaintersError, apply_plan, evaluate, load_model
 from painters.cli import app
-from painters.data import load_docs
-from painters.metrics import mean_stderr
-from painters.scoring import encode_pair
-from painters.tasks import TASKS
+from painters.core.adapters import adapter_for
+from painters.tasks import gsm8k
+from painters.tasks.catalog import TASKS
+from painters.tasks.data import load_docs
+from painters.tasks.metrics import mean_stderr
+from painters.tasks.scoring import encode_pair
 
 
 def test_evaluate_reports_lm_eval_metrics_with_standard_errors():
@@ -67,7 +68,7 @@ def test_gold_ll_per_token_divides_by_the_gold_answers_tokens():
 
 
 def test_summary_json_is_strict_json_with_null_for_undefined_stderr():
-    from painters.evaluation import summary_json
+    from painters.tasks.evaluation import summary_json
 
     result = evaluate(tiny_model("llama"), CharTokenizer(), None, ["boolq"], limit=1, progress=False)
     written = json.loads(summary_json(result))
@@ -166,7 +167,7 @@ def test_eval_command_prints_a_table_and_writes_json(tmp_path, painters_cache, m
 def test_lm_eval_harness_passthrough_runs_the_planned_model(tmp_path, painters_cache):
     import lm_eval_reference
 
-    from painters.harness import evaluate_with_lm_eval
+    from painters.tasks.harness import evaluate_with_lm_eval
 
     model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
     configs = lm_eval_reference.task_configs(["arc_easy"], tmp_path, 6)

@@ -6,8 +6,8 @@ from reference import output_of, parallel_error, sequential_error
 from tiny import CONFIGS, ENCODERS, NUM_LAYERS, VOCAB, tiny_model
 
 from painters import Plan, PlanError, apply_plan
-from painters.adapters import UnsupportedModelError, adapter_for
-from painters.execution import PlannedLayers
+from painters.core.adapters import UnsupportedModelError, adapter_for
+from painters.core.execution import PlannedLayers
 
 SEQUENTIAL = {
     "skip": "0-1,4-5",

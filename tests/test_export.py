@@ -14,8 +14,8 @@ from tiny import CONFIGS, ENCODERS, tiny_model
 from tokenizers import Tokenizer, models
 from transformers import AutoModel, AutoModelForCausalLM, PreTrainedTokenizerFast
 
-from painters import Plan, PaintersError, apply_plan, load_model
-from painters.export import check_exportable, export, mergekit_yaml
+from painters import PaintersError, Plan, apply_plan, load_model
+from painters.tools.export import check_exportable, export, mergekit_yaml
 
 PLAN = Plan.parse("0-1,3x3,2,5-4")  # skip, repeat, reorder and reverse in one: 8 layer calls
 

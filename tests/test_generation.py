@@ -5,7 +5,7 @@ import torch
 from tiny import DECODERS, NUM_LAYERS, VOCAB, tiny_model
 
 from painters import PaintersError, Plan, apply_plan
-from painters.variants import VARIANTS, options_of
+from painters.core.variants import VARIANTS, options_of
 
 PROMPT_LENGTH, NEW_TOKENS = 7, 10  # longer than gemma3's tiny sliding window (4), so the window matters
 
@@ -104,7 +104,7 @@ def test_batched_generation_from_a_shared_prefix_equals_each_prompt_alone(name, 
     leave the batch and are replaced, and every text is what `generate` gives each prompt alone, under
     every plan (plans share the prefix's first steps). gemma3's sliding window takes the path without
     a shared prefix or refills."""
-    from painters.generation import cut_at_stop, greedy_texts, plan_greedy_texts
+    from painters.tasks.generation import cut_at_stop, greedy_texts, plan_greedy_texts
 
     model = tiny_model(name, seed=2)
     ends = model.generation_config.eos_token_id
@@ -121,7 +121,7 @@ def test_batched_generation_from_a_shared_prefix_equals_each_prompt_alone(name, 
     with apply_plan(model, plans[0]):
         assert greedy_texts(model, tokenizer, prompts, new, stops, batch_size=2) == expected[plans[0]]
     assert expected[plans[0]][0].count("<") <= 2  # a row ended early: the refill was exercised
-    monkeypatch.setattr("painters.generation.encode", lambda tokenizer, prompt: tokenizer.encode(prompt))
+    monkeypatch.setattr("painters.tasks.generation.encode", lambda tokenizer, prompt: tokenizer.encode(prompt))
     assert plan_greedy_texts(model, tokenizer, as_text(prompts), plans, new, stops, batch_size=2) == expected
 
 
@@ -131,20 +131,20 @@ def test_batched_generation_from_a_shared_prefix_equals_each_prompt_alone(name, 
     ids=["one prompt", "identical prompts", "one new token", "no prompts"],
 )
 def test_generation_edge_cases_equal_each_prompt_alone(prompts, new, monkeypatch):
-    from painters.generation import plan_greedy_texts
+    from painters.tasks.generation import plan_greedy_texts
 
     model = tiny_model("llama", seed=2)
     ends = model.generation_config.eos_token_id
     tokenizer, plan = IdTokenizer(ends), Plan.full(NUM_LAYERS)
     expected = [tokenizer.decode(tokens, True) for tokens in alone(model, prompts, new, ends)]
-    monkeypatch.setattr("painters.generation.encode", lambda tokenizer, prompt: tokenizer.encode(prompt))
+    monkeypatch.setattr("painters.tasks.generation.encode", lambda tokenizer, prompt: tokenizer.encode(prompt))
     assert plan_greedy_texts(model, tokenizer, as_text(prompts), [plan], new, batch_size=2) == {plan: expected}
 
 
 def test_generation_needs_room_in_the_context(monkeypatch):
-    from painters.generation import plan_greedy_texts
+    from painters.tasks.generation import plan_greedy_texts
 
     model = tiny_model("llama", seed=2)
-    monkeypatch.setattr("painters.generation.encode", lambda tokenizer, prompt: tokenizer.encode(prompt))
+    monkeypatch.setattr("painters.tasks.generation.encode", lambda tokenizer, prompt: tokenizer.encode(prompt))
     with pytest.raises(PaintersError, match="exceed the model's context of 128 tokens"):
         plan_greedy_texts(model, IdTokenizer(2), ["<5>"], [Plan.full(NUM_LAYERS)], 128)

@@ -9,11 +9,11 @@ from tiny import tiny_model
 from transformers import AutoModel, AutoTokenizer, BertConfig
 
 from painters import Plan, evaluate
-from painters.embedded import embedded_path
-from painters.errors import PaintersError
-from painters.evaluation import task_data
-from painters.glue import GlueOptions, classify, default_pooling, encode_rows, splits
-from painters.tasks import get_task
+from painters.core.errors import PaintersError
+from painters.models.embedded import embedded_path
+from painters.tasks.catalog import get_task
+from painters.tasks.evaluation import task_data
+from painters.tasks.glue import GlueOptions, classify, default_pooling, encode_rows, splits
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_finetune_is_deterministic_and_leaves_the_model_as_it_was(encoder, token
 def test_a_train_split_is_trained_on_and_validation_scored(encoder, tokenizer, tmp_path):
     train = task_data("sst2").rows[100:160]
     (tmp_path / "sst2_train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in train))
-    from painters import data
+    from painters.tasks import data
 
     sizes = data.SPLITS["sst2_train"]
     data.SPLITS["sst2_train"] = sizes.__class__(sizes.hub, 60, sizes.fields)
@@ -145,10 +145,10 @@ def test_minilm_probe_on_sst2_is_well_above_chance():
 
 
 def test_sweep_stores_glue_cells_equal_to_evaluate(encoder, tokenizer, tmp_path):
-    from painters.grid import grid
-    from painters.results import results_frame
-    from painters.store import Store
-    from painters.sweep import sweep
+    from painters.study.grid import grid
+    from painters.study.results import results_frame
+    from painters.study.store import Store
+    from painters.study.sweep import sweep
 
     options = GlueOptions(folds=3)
     points = grid(6, ["skip", "parallel"], [2])

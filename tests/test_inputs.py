@@ -11,16 +11,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
-import painters.models
+import painters.models.loading
 from painters import Plan
 from painters.checks import comma_list
 from painters.cli import main
-from painters.errors import PaintersError
-from painters.evaluation import format_table
-from painters.metrics import aggregate
-from painters.plan import PlanError
-from painters.store import Store
-from painters.variants import VARIANTS, plan_from_spec
+from painters.core.errors import PaintersError
+from painters.core.grammar import PlanError
+from painters.core.variants import VARIANTS
+from painters.study.store import Store
+from painters.tasks.evaluation import format_table
+from painters.tasks.metrics import aggregate
 
 STORE = Path(__file__).parent.parent / "docs" / "figures" / "paper-smollm2-135m" / "results.db"
 
@@ -41,7 +41,7 @@ def cli(tmp_path, monkeypatch, capsys):
     def loaded(*args, **kwargs):
         raise Loaded
 
-    monkeypatch.setattr(painters.models, "load_model", loaded)
+    monkeypatch.setattr(painters.models.loading, "load_model", loaded)
 
     def run(*args):
         monkeypatch.setattr(sys, "argv", ["painters", *args])
@@ -220,14 +220,14 @@ def test_a_truncated_cached_model_is_rebuilt(tmp_path, monkeypatch, capsys):
         builds.append(source)
         save_file({"w": __import__("torch").zeros(4)}, str(folder / "model.safetensors"))
 
-    monkeypatch.setattr(painters.models, "_write_dequantized", write)
-    cached = painters.models.dequantized(gguf, tmp_path / "cache")
-    assert painters.models.dequantized(gguf, tmp_path / "cache") == cached and len(builds) == 1
+    monkeypatch.setattr(painters.models.loading, "_write_dequantized", write)
+    cached = painters.models.loading.dequantized(gguf, tmp_path / "cache")
+    assert painters.models.loading.dequantized(gguf, tmp_path / "cache") == cached and len(builds) == 1
     weights = cached / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8])  # a copy cut short
-    assert painters.models.dequantized(gguf, tmp_path / "cache") == cached and len(builds) == 2
+    assert painters.models.loading.dequantized(gguf, tmp_path / "cache") == cached and len(builds) == 2
     assert capsys.readouterr().err == f"note: the cached model {cached} is damaged (truncated?): rebuilding it\n"
-    assert painters.models._readable(weights)
+    assert painters.models.loading._readable(weights)
 
 
 def test_duplicates_in_comma_lists_count_once():
@@ -291,7 +291,7 @@ PLAN_TEXT = st.text(alphabet="0123456789-,[]x :=abcdeflnoprsuwy٣\n", max_size=4
 @given(text=PLAN_TEXT, layers=st.integers(1, 40))
 def test_random_plan_text_is_a_plan_or_one_line_error(text, layers):
     try:
-        plan = plan_from_spec(text, layers)
+        plan = Plan.resolve(text, layers)
     except PlanError as error:
         assert "\n" not in str(error)
     else:
@@ -313,7 +313,7 @@ def test_random_plan_options_print_a_plan_that_round_trips_or_one_line_error(cli
     if code == 0:
         plan = Plan.parse(out.strip(), int(layers))
         spec = variant + ":" + ",".join(f"{k[2:]}={v}" for k, v in options.items())
-        assert plan_from_spec(spec if options else variant, int(layers)) == plan  # the --plan form agrees
+        assert Plan.resolve(spec if options else variant, int(layers)) == plan  # the --plan form agrees
     else:
         assert (code, err.count("\n")) == (2, 1) and err.startswith("error: "), err
 
@@ -353,8 +353,8 @@ def test_short_plans_draw_their_figures_without_warnings(text, tmp_path):
     import numpy as np
     import pandas as pd
 
-    from painters.figures import heatmap, importance_figure
-    from painters.layer_importance import importance_table
+    from painters.analysis.figures import heatmap, importance_figure
+    from painters.analysis.importance import importance_table
 
     plan = Plan.parse(text)
     states = len(plan.units) + 1
@@ -368,7 +368,7 @@ def test_short_plans_draw_their_figures_without_warnings(text, tmp_path):
 
 def test_the_gguf_header_gives_layers_and_context_and_a_cut_file_is_an_error(tmp_path):
     from painters.checks import model_source
-    from painters.embedded import embedded_path
+    from painters.models.embedded import embedded_path
 
     assert model_source("smollm2-135m") == model_source(str(embedded_path("smollm2-135m")))
     facts = model_source("smollm2-135m")

@@ -8,10 +8,11 @@ import pytest
 from lm_eval.api.metrics import bootstrap_stderr, mean_stderr, perplexity
 from lm_eval.tasks import TaskManager
 
-from painters import evaluate, gsm8k, load_model
-from painters.data import load_docs
-from painters.metrics import aggregate, perplexity_stderr
-from painters.tasks import TASKS
+from painters import evaluate, load_model
+from painters.tasks import gsm8k
+from painters.tasks.catalog import TASKS
+from painters.tasks.data import load_docs
+from painters.tasks.metrics import aggregate, perplexity_stderr
 
 
 def close(ours: float, theirs: float) -> bool:
@@ -164,7 +165,7 @@ def bos_tokenizer(painters_cache):
 def test_a_bos_tokenizer_encodes_every_request_as_lm_eval_does(lm_eval_tasks, bos_tokenizer):
     from lm_eval.models.huggingface import HFLM
 
-    from painters.scoring import encode_pair
+    from painters.tasks.scoring import encode_pair
 
     model, tokenizer = bos_tokenizer
     harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1)
@@ -180,7 +181,7 @@ def test_a_bos_tokenizer_encodes_every_request_as_lm_eval_does(lm_eval_tasks, bo
     prompts = [instance.arguments[0] for instance in lm_eval_tasks["gsm8k"].instances[:BOS_DOCS]]
     theirs, _ = harness.tok_batch_encode(prompts[:1])
     assert theirs[0].tolist()[0] == tokenizer.bos_token_id
-    from painters.scoring import encode
+    from painters.tasks.scoring import encode
 
     assert encode(tokenizer, prompts[0]) == theirs[0].tolist()
 

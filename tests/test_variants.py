@@ -6,7 +6,7 @@ import random
 import pytest
 
 from painters import Plan, PlanError
-from painters.variants import VARIANTS, build_variant, middle_band, plan_from_spec
+from painters.core.variants import VARIANTS, middle_band
 
 GRID = [(num_layers, n) for num_layers in (1, 2, 5, 6, 12, 24, 30, 32) for n in range(0, num_layers + 1)]
 
@@ -81,29 +81,29 @@ def test_explicit_band():
 @pytest.mark.parametrize(
     "call, fragment",
     [
-        (lambda: build_variant("bogus", 30, n=2), "unknown variant 'bogus': valid variants are full, skip"),
-        (lambda: build_variant("skip", 30, n=31), "n=31 is out of range: the model has 30 layers"),
-        (lambda: build_variant("skip", 30, n=-1), "n=-1 is out of range"),
-        (lambda: build_variant("skip", 30), "needs n"),
-        (lambda: build_variant("skip", 30, n=30), "n=30 is out of range: the model has 30 layers (valid n: 0-29)"),
-        (lambda: build_variant("skip", 30, band=(0, 30)), "band 0:30 holds 30 layers: this variant takes at most 29"),
-        (lambda: build_variant("shuffle", 30, n=4, seed=-1), "seed=-1 is out of range"),
-        (lambda: build_variant("looped_parallel", 30, n=6, loops=10**6), "give at most 16666 loops"),
-        (lambda: build_variant("skip", 30, m=3), "variant 'skip' has no option 'm': it takes n, band"),
-        (lambda: build_variant("skip", 30, n=3, layer=2), "variant 'skip' has no option 'layer'"),
-        (lambda: build_variant("full", 30, n=3), "variant 'full' has no option 'n': it takes none"),
-        (lambda: build_variant("skip", 30, band=(1.5, 3)), "bad value (1.5, 3) for option 'band'"),
-        (lambda: build_variant("skip", 30, n="6"), "bad value '6' for option 'n': expected a whole number"),
-        (lambda: build_variant("skip_layer", 1, layer=0), "needs a model with at least 2 layers, got 1"),
-        (lambda: build_variant("swap", 1, layer=0), "needs a model with at least 2 layers, got 1"),
-        (lambda: build_variant("skip", 30, band=(5, 40)), "band 5:40 is not inside"),
-        (lambda: build_variant("skip", 30, band=(8, 5)), "band 8:5 is reversed: a band A:B needs A <= B"),
-        (lambda: build_variant("skip", 30, n=4, band=(5, 8)), "disagrees with band 5:8"),
-        (lambda: build_variant("looped_parallel", 30, n=4, loops=0), "loops=0"),
-        (lambda: build_variant("swap", 30, layer=29), "needs layer I with 0 <= I <= 28"),
-        (lambda: build_variant("skip_layer", 30), "variant 'skip_layer' needs layer I"),
-        (lambda: build_variant("skip_layer", 30, layer=30), "needs layer I with 0 <= I <= 29, got 30"),
-        (lambda: build_variant("full", 0), "at least one layer"),
+        (lambda: Plan.variant("bogus", 30, n=2), "unknown variant 'bogus': valid variants are full, skip"),
+        (lambda: Plan.variant("skip", 30, n=31), "n=31 is out of range: the model has 30 layers"),
+        (lambda: Plan.variant("skip", 30, n=-1), "n=-1 is out of range"),
+        (lambda: Plan.variant("skip", 30), "needs n"),
+        (lambda: Plan.variant("skip", 30, n=30), "n=30 is out of range: the model has 30 layers (valid n: 0-29)"),
+        (lambda: Plan.variant("skip", 30, band=(0, 30)), "band 0:30 holds 30 layers: this variant takes at most 29"),
+        (lambda: Plan.variant("shuffle", 30, n=4, seed=-1), "seed=-1 is out of range"),
+        (lambda: Plan.variant("looped_parallel", 30, n=6, loops=10**6), "give at most 16666 loops"),
+        (lambda: Plan.variant("skip", 30, m=3), "variant 'skip' has no option 'm': it takes n, band"),
+        (lambda: Plan.variant("skip", 30, n=3, layer=2), "variant 'skip' has no option 'layer'"),
+        (lambda: Plan.variant("full", 30, n=3), "variant 'full' has no option 'n': it takes none"),
+        (lambda: Plan.variant("skip", 30, band=(1.5, 3)), "bad value (1.5, 3) for option 'band'"),
+        (lambda: Plan.variant("skip", 30, n="6"), "bad value '6' for option 'n': expected a whole number"),
+        (lambda: Plan.variant("skip_layer", 1, layer=0), "needs a model with at least 2 layers, got 1"),
+        (lambda: Plan.variant("swap", 1, layer=0), "needs a model with at least 2 layers, got 1"),
+        (lambda: Plan.variant("skip", 30, band=(5, 40)), "band 5:40 is not inside"),
+        (lambda: Plan.variant("skip", 30, band=(8, 5)), "band 8:5 is reversed: a band A:B needs A <= B"),
+        (lambda: Plan.variant("skip", 30, n=4, band=(5, 8)), "disagrees with band 5:8"),
+        (lambda: Plan.variant("looped_parallel", 30, n=4, loops=0), "loops=0"),
+        (lambda: Plan.variant("swap", 30, layer=29), "needs layer I with 0 <= I <= 28"),
+        (lambda: Plan.variant("skip_layer", 30), "variant 'skip_layer' needs layer I"),
+        (lambda: Plan.variant("skip_layer", 30, layer=30), "needs layer I with 0 <= I <= 29, got 30"),
+        (lambda: Plan.variant("full", 0), "at least one layer"),
     ],
 )
 def test_bad_variant_options_raise_plan_error(call, fragment):
@@ -130,8 +130,8 @@ def test_every_variant_is_listed():
         ("shuffle:n=8,seed=1", "0-10,14,17,12,16,18,11,15,13,19-29"),
     ],
 )
-def test_plan_from_spec(spec, text):
-    assert str(plan_from_spec(spec, 30)) == text
+def test_plan_resolve(spec, text):
+    assert str(Plan.resolve(spec, 30)) == text
 
 
 @pytest.mark.parametrize(
@@ -152,4 +152,4 @@ def test_plan_from_spec(spec, text):
 )
 def test_bad_specs(spec, fragment):
     with pytest.raises(PlanError, match=fragment):
-        plan_from_spec(spec, 30)
+        Plan.resolve(spec, 30)
