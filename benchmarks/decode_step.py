@@ -14,6 +14,7 @@ import time
 import torch
 
 from painters import load_model
+from painters.core.versions import cache_argument, output_cache
 from painters.tasks.generation import _RoomyLayer
 
 
@@ -21,13 +22,13 @@ def step_ms(model, rows: int, cached: int, room: bool) -> float:
     """Median of 5 single-token steps after a prefill of `cached` tokens (one warm-up step)."""
     ids = torch.randint(100, 1000, (rows, cached))
     with torch.no_grad():
-        cache = model(input_ids=ids, use_cache=True, logits_to_keep=1).cache
+        cache = output_cache(model(input_ids=ids, use_cache=True, logits_to_keep=1))
         if room:
             cache.layers = [_RoomyLayer(layer.keys, layer.values, 16) for layer in cache.layers]
         token, times = torch.randint(100, 1000, (rows, 1)), []
         for _ in range(6):
             start = time.perf_counter()
-            model(input_ids=token, cache=cache, use_cache=True, logits_to_keep=1)
+            model(input_ids=token, **cache_argument(cache), use_cache=True, logits_to_keep=1)
             times.append(time.perf_counter() - start)
     return 1000 * sorted(times[1:])[2]
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from painters import Plan, apply_plan
 from painters.core.adapters import adapter_for, cache_index_holders
+from painters.core.versions import cache_keyword
 
 
 def output_of(model, **inputs) -> torch.Tensor:
@@ -90,7 +91,7 @@ def parallel_error(model, inputs: dict, text: str, block: tuple[int, ...], after
         assert torch.equal(call["input"], block_input)
         layer = layers[call["layer"]]
         bound = inspect.signature(layer.forward).bind(block_input, *call["args"], **call["kwargs"])
-        for name in ("cache", "layer_past"):  # a direct call, outside any KV cache
+        for name in (cache_keyword(), "layer_past"):  # a direct call, outside any KV cache
             bound.arguments.pop(name, None)
         with torch.no_grad():
             direct.append(layer(*bound.args, **bound.kwargs))

@@ -6,6 +6,7 @@ from tiny import DECODERS, NUM_LAYERS, VOCAB, tiny_model
 
 from painters import PaintersError, Plan, apply_plan
 from painters.core.variants import VARIANTS, options_of
+from painters.core.versions import output_cache
 
 PROMPT_LENGTH, NEW_TOKENS = 7, 10  # longer than gemma3's tiny sliding window (4), so the window matters
 
@@ -61,7 +62,7 @@ def test_cache_has_one_slot_per_layer_call():
     ids = torch.randint(3, VOCAB, (1, PROMPT_LENGTH))
     plan = Plan.parse("0,[1-4]x2,5x2")
     with apply_plan(model, plan), torch.no_grad():
-        cache = model(input_ids=ids, use_cache=True).cache
+        cache = output_cache(model(input_ids=ids, use_cache=True))
     assert len(cache.layers) == len(plan.layers()) == 11
     types = model.config.layer_types
     expected_sliding = [types[i] == "sliding_attention" for i in plan.layers()]

@@ -1,5 +1,6 @@
 """benchmarks/gpu_check.py: a dry run of every check on the CPU here, the real run where CUDA is."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -30,3 +31,30 @@ def test_the_gpu_check_runs_every_check_on_a_cpu():
 def test_the_gpu_check_holds_on_this_gpu():
     code, lines = run("--shape", "smollm2-135m")
     assert code == 0, lines
+
+
+def _gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cached_decoding_may_differ_only_by_rounding_and_at_near_ties():
+    """bfloat16 tolerance here: 8 eps (0.0078) of the largest logit (4.0) = 0.25."""
+    compare = _gpu_check().compare_decoding
+    logits = (torch.tensor([[4.0, 1.0, 0.0]]), torch.tensor([[0.0, 3.0, 2.9]]))  # step 2: a near tie (0.1)
+    same = (torch.tensor([[0, 1]]), logits)
+    assert compare(same, same, torch.bfloat16) | {"cached": None, "recomputed": None} == {
+        "ok": True, "max_abs_logit_diff": 0.0, "tolerance": 0.25, "near_tie_flips": 0, "cached": None,
+        "recomputed": None,
+    }  # fmt: skip
+    rounded = (torch.tensor([[0, 2]]), (logits[0] + 0.1, logits[1]))  # rounding apart, then the tie goes the other way
+    assert (
+        compare(rounded, same, torch.bfloat16)["ok"] and compare(rounded, same, torch.bfloat16)["near_tie_flips"] == 1
+    )
+    assert not compare(rounded, same, torch.float32)["ok"]  # float32's tolerance is far tighter
+    clear = (torch.tensor([[1, 1]]), logits)  # a different token where the best leads by 3
+    assert not compare(clear, same, torch.bfloat16)["ok"]
+    drifted = (torch.tensor([[0, 1]]), (logits[0], logits[1] + torch.tensor([[0.0, 0.0, 0.5]])))
+    assert not compare(drifted, same, torch.bfloat16)["ok"]  # same tokens, logits apart by more than rounding

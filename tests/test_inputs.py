@@ -1,6 +1,8 @@
 """Bad and edge-case input on the command line: one line on stderr, exit code 2, no traceback, nothing
 created or changed on disk, and all of it before a model loads. One test per defect of issue 14."""
 
+import hashlib
+import importlib.util
 import json
 import sqlite3
 import sys
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from safetensors.torch import save_file
 
 import painters.models.loading
+import painters.tasks.data
 from painters import Plan
 from painters.checks import comma_list
 from painters.cli import main
@@ -67,6 +70,7 @@ def assert_refused(cli, tmp_path, args, message):
     assert on_disk(tmp_path) == before
 
 
+NEEDS_RAY = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is optional (painters[ray])")
 DEFECTS = [
     # 1: a missing --data-dir (or a file) is an error, not the bundled data
     (["eval", "--data-dir", "./no_such_dir"], "error: --data-dir 'no_such_dir' does not exist: give a folder"),
@@ -129,14 +133,17 @@ DEFECTS = [
     # 14
     (["generate", "--prompt", "hi", "--max-new-tokens", "100000"],
      "error: --max-new-tokens 100000 does not fit the model's context of 8192 tokens: give at most 8191"),
-    (["eval", "--limit", "x"], "error: Invalid value for '--limit': Input should be a valid integer"),
+    (["eval", "--limit", "x"], "error: Invalid value for '--limit'"),  # the rest is typer's words, which vary
     (["eval", "--bogus"], "error: No such option: --bogus (see `painters eval --help`)"),
     (["nope"], "error: No such command 'nope'."),
     # Ray (issue 11): workers' options need --ray; a cluster that is not there is one line
     (["sweep", "--db", "x.db", "--workers", "2"], "error: --workers sets the Ray workers: give --ray auto|HOST:PORT|local too"),
-    (["sweep", "--db", "x.db", "--ray", "nonsense"], "error: --ray nonsense: give auto, local, or the head node's HOST:PORT"),
-    (["sweep", "--db", "x.db", "--ray", "127.0.0.1:1"], "error: no Ray cluster at --ray 127.0.0.1:1 (Connection refused)"),
-    (["sweep", "--db", "x.db", "--ray", "auto"], "error: no Ray cluster at --ray auto (Could not find any running Ray"),
+    pytest.param(["sweep", "--db", "x.db", "--ray", "nonsense"],
+                 "error: --ray nonsense: give auto, local, or the head node's HOST:PORT", marks=NEEDS_RAY),
+    pytest.param(["sweep", "--db", "x.db", "--ray", "127.0.0.1:1"],
+                 "error: no Ray cluster at --ray 127.0.0.1:1 (Connection refused)", marks=NEEDS_RAY),
+    pytest.param(["sweep", "--db", "x.db", "--ray", "auto"],
+                 "error: no Ray cluster at --ray auto (Could not find any running Ray", marks=NEEDS_RAY),
     (["results", "--db", str(STORE), "--samples", "s.jsonl"], f"error: '{STORE}' holds no per-document records"),
     (["results", "--db", str(STORE), "--samples", "s.jsonl", "--csv", "t.csv"], "error: give --csv (the table) or --samples"),
 ]  # fmt: skip
@@ -153,7 +160,7 @@ ARC = {"question": "q", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "a
 def test_ray_without_ray_installed_says_how_to_install_it(cli, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     assert_refused(cli, tmp_path, ["sweep", "--db", "x.db", "--ray", "local"],
-                   "error: --ray needs Ray, which is not installed: pip install 'painters[ray]' (ray==2.60.0)")  # fmt: skip
+                   "error: --ray needs Ray, which is not installed: pip install 'painters[ray]' (ray>=2.60)")  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -226,8 +233,37 @@ def test_a_truncated_cached_model_is_rebuilt(tmp_path, monkeypatch, capsys):
     weights = cached / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8])  # a copy cut short
     assert painters.models.loading.dequantized(gguf, tmp_path / "cache") == cached and len(builds) == 2
-    assert capsys.readouterr().err == f"note: the cached model {cached} is damaged (truncated?): rebuilding it\n"
+    assert (
+        capsys.readouterr().err == f"note: the cached model {cached} is damaged or not this version's: rebuilding it\n"
+    )
     assert painters.models.loading._readable(weights)
+
+
+def test_a_cached_model_is_keyed_by_its_source_and_converter(tmp_path, monkeypatch, capsys):
+    """Another transformers (or gguf) version, or another source file, writes another folder; a folder whose
+    record is missing or names other versions (copied from elsewhere) is rebuilt, never reused."""
+    loading = painters.models.loading
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(100))
+    builds = []
+    monkeypatch.setattr(loading, "_write_dequantized", lambda source, folder: builds.append(source) or save_file(
+        {"w": __import__("torch").zeros(4)}, str(folder / "model.safetensors")))  # fmt: skip
+    cached = loading.dequantized(gguf, tmp_path / "cache")
+    record = json.loads((cached / "painters-cache.json").read_text())
+    assert record == {"source_sha256": hashlib.sha256(gguf.read_bytes()).hexdigest(), "layout": "hf",
+                      **painters.core.versions.converter_versions()}  # fmt: skip
+    monkeypatch.setattr(loading, "converter_versions", lambda: {"transformers": "5.0.0.test", "gguf": "0.0.test"})
+    other = loading.dequantized(gguf, tmp_path / "cache")
+    assert other != cached and len(builds) == 2
+    gguf.write_bytes(b"GGUF" + bytes(101))
+    assert loading.dequantized(gguf, tmp_path / "cache") not in (cached, other) and len(builds) == 3
+    gguf.write_bytes(b"GGUF" + bytes(100))
+    (other / "painters-cache.json").write_text(json.dumps({**record, "transformers": "5.99.0"}))  # from elsewhere
+    assert loading.dequantized(gguf, tmp_path / "cache") == other and len(builds) == 4
+    (other / "painters-cache.json").unlink()
+    assert loading.dequantized(gguf, tmp_path / "cache") == other and len(builds) == 5
+    assert loading.dequantized(gguf, tmp_path / "cache") == other and len(builds) == 5
+    assert capsys.readouterr().err.count("not this version's: rebuilding it") == 2
 
 
 def test_duplicates_in_comma_lists_count_once():
@@ -394,3 +430,23 @@ def test_a_sweep_into_a_read_only_store_is_refused_before_any_work(cli, tmp_path
         ["sweep", "--db", "store.db"],
         "error: --db 'store.db' is read-only: a sweep writes into its store",
     )
+
+
+def test_bundled_data_without_the_datasets_library_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "datasets", None)  # `import datasets` raises ImportError
+    with pytest.raises(PaintersError) as raised:
+        painters.tasks.data.load_docs("hellaswag")
+    assert str(raised.value) == (
+        "hellaswag's bundled data (a datasets folder) needs the datasets library: pip install 'painters[datasets]'"
+    )
+    assert len(painters.tasks.data.load_docs("arc_easy")) == 2376  # request files need no datasets
+
+
+def test_a_gguf_without_the_gguf_library_says_what_to_install(tmp_path, monkeypatch):
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(100))
+    monkeypatch.setattr(painters.models.loading.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(PaintersError) as raised:
+        painters.models.loading.dequantized(gguf, tmp_path / "cache")
+    assert str(raised.value) == "converting 'm.gguf' needs the gguf library: pip install 'painters[gguf]'"
+    assert not (tmp_path / "cache").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,7 +13,6 @@ from painters import checks
 from painters.checks import model_source, output_folder
 from painters.cli.options import DATA_DIR, MODEL, PLAN, gathered, load_planned, placed
 from painters.core.errors import PaintersError
-from painters.models.devices import Placement
 
 READING_OPTIONS = (
     ("task", str | None, typer.Option(
@@ -26,6 +26,9 @@ READING_OPTIONS = (
     ("max_length", int, typer.Option(512, "--max-length", min=1, help="Tokens read from each document, at most.")),
     ("data_dir", Path | None, DATA_DIR),
 )  # fmt: skip
+
+if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
+    from painters.models.devices import Placement
 
 
 @dataclass(frozen=True)

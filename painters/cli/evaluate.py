@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -19,8 +20,10 @@ from painters.cli.options import (
     load_planned,
     placed,
 )
-from painters.models.devices import Placement
 from painters.tasks.catalog import get_task
+
+if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
+    from painters.models.devices import Placement
 
 
 @placed()

@@ -3,6 +3,8 @@ plan text) and `generate` (a continuation under a plan)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from painters import checks
@@ -11,7 +13,9 @@ from painters.cli.options import MODEL, load_planned, placed, planned
 from painters.core.errors import PaintersError
 from painters.core.plan import Plan
 from painters.core.variants import VARIANTS, parse_band
-from painters.models.devices import Placement
+
+if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
+    from painters.models.devices import Placement
 
 
 @placed(attn=False)

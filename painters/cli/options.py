@@ -7,12 +7,12 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import typer
 
 from painters.core.errors import PaintersError
 from painters.core.plan import Plan
-from painters.models.devices import Placement
 from painters.models.embedded import DEFAULT_MODEL
 from painters.tasks.catalog import get_task
 
@@ -35,6 +35,9 @@ SKIP_GENERATION = typer.Option(
     "--skip-generation",
     help="GSM8K: score only the reference solution's log-likelihood (gold_ll), no generation.",
 )
+
+if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
+    from painters.models.devices import Placement
 MEMO_BUDGET = typer.Option(
     None, "--memo-budget", min=0.0, help="GiB the steps shared by plans may keep (default: 1/4 of the free memory)."
 )
@@ -64,6 +67,8 @@ def gathered(argument: str, options: tuple, build: Callable[..., object]) -> Cal
         added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
                  for name, kind, default in options]  # fmt: skip
         run.__signature__ = signature.replace(parameters=[*own, *added])
+        own_hints = {name: hint for name, hint in command.__annotations__.items() if name != argument}
+        run.__annotations__ = {**own_hints, **{name: kind for name, kind, _ in options}}  # typer reads these
         return run
 
     return wrap
@@ -74,7 +79,13 @@ def placed(attn: bool = True) -> Callable[[Callable], Callable]:
     its `placement` argument: a `Placement`, checked before the command runs, so a bad device fails before
     anything else is read or loaded."""
     options = PLACEMENT_OPTIONS if attn else PLACEMENT_OPTIONS[:3]
-    return gathered("placement", options, lambda **values: Placement(**values).check())
+    return gathered("placement", options, _placement)
+
+
+def _placement(**values: str | None) -> Placement:
+    from painters.models.devices import Placement
+
+    return Placement(**values).check()
 
 
 def load(model: str, placement: Placement):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -27,8 +28,10 @@ from painters.cli.options import (
     placed,
 )
 from painters.core.errors import PaintersError
-from painters.models.devices import Placement
 from painters.tasks.catalog import get_task
+
+if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
+    from painters.models.devices import Placement
 
 DB = typer.Option(..., "--db", help="The results store (SQLite): created if missing, resumed if present.")
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -11,7 +12,9 @@ from painters import checks
 from painters.checks import model_source, output_file
 from painters.cli.options import DTYPE, MODEL, load, load_planned, placed, planned
 from painters.core.errors import PaintersError
-from painters.models.devices import Placement
+
+if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
+    from painters.models.devices import Placement
 
 
 def export(
@@ -23,6 +26,7 @@ def export(
     dtype: str = DTYPE,
 ) -> None:
     """Write the model under a plan as a standard checkpoint any tool loads, or as mergekit's recipe for it."""
+    from painters.models.devices import Placement
     from painters.tools.export import check_destination, check_exportable
     from painters.tools.export import export as write_export
 

@@ -1,5 +1,6 @@
 """The plan and how a model runs it: plan values and their text, the paper's variants, the adapter
-table (where each architecture keeps its layers), planned execution and the shared-prefix memo.
+table (where each architecture keeps its layers), planned execution, the shared-prefix memo, and `versions`
+(what differs between the supported transformers versions: the one place that knows).
 
 The bottom of the package: imports nothing else from painters.
 """

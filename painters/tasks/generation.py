@@ -18,6 +18,7 @@ from painters.core.errors import PaintersError
 from painters.core.execution import apply_plan
 from painters.core.plan import Plan
 from painters.core.prefix_memo import shared_steps, sharing_order
+from painters.core.versions import cache_argument, output_cache
 from painters.models.devices import input_device
 from painters.tasks.scoring import common_prefix, encode, expanded, plan_memo, prefix_cache
 
@@ -205,10 +206,10 @@ class _Batch:
         positions = self.mask.sum(-1, keepdim=True)
         self.mask = torch.cat([self.mask, torch.ones_like(positions)], dim=-1)
         out = model(
-            input_ids=self.next[:, None], attention_mask=self.mask, position_ids=positions, cache=self.cache,
+            input_ids=self.next[:, None], attention_mask=self.mask, position_ids=positions, **cache_argument(self.cache),
             use_cache=True, logits_to_keep=1,
         )  # fmt: skip
-        self.cache, self.next = out.cache, out.logits[:, -1].argmax(-1).to(self.mask.device)
+        self.cache, self.next = output_cache(out), out.logits[:, -1].argmax(-1).to(self.mask.device)
 
 
 class _RoomyLayer(DynamicLayer):
@@ -258,9 +259,9 @@ def _prefill(
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
     cache = expanded(prefix, len(prompts)) if prefix is not None else None
     out = model(
-        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
+        input_ids=ids, attention_mask=mask, position_ids=positions, **cache_argument(cache), use_cache=True, logits_to_keep=1
     )
-    return _Batch([_Row(i) for i in rows], out.cache, mask, out.logits[:, -1].argmax(-1).to(device))
+    return _Batch([_Row(i) for i in rows], output_cache(out), mask, out.logits[:, -1].argmax(-1).to(device))
 
 
 def _resize(cache: Cache, change: Callable[[torch.Tensor], torch.Tensor]) -> None:

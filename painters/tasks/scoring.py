@@ -30,6 +30,7 @@ from painters.core.errors import PaintersError
 from painters.core.execution import apply_plan
 from painters.core.plan import Plan
 from painters.core.prefix_memo import PrefixMemo, shared_steps, sharing_order
+from painters.core.versions import cache_argument, output_cache
 from painters.models.devices import input_device, memo_budget, tokens_per_pass
 from painters.tasks.catalog import Doc
 
@@ -279,7 +280,7 @@ def _score_batch(
     mask = torch.cat([torch.ones(len(batch), len(prefix), dtype=mask.dtype, device=device), mask], dim=-1)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
     out = model(
-        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
+        input_ids=ids, attention_mask=mask, position_ids=positions, **cache_argument(cache), use_cache=True, logits_to_keep=1
     )
     first = F.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each continuation's first token
 
@@ -291,7 +292,7 @@ def _score_batch(
     loglik = first_rows.gather(-1, first_tokens[:, None]).squeeze(-1) * first_scored
     greedy = (first_rows.argmax(-1) == first_tokens) | ~first_scored
     for chunk in _similar_lengths(rows, max_tokens):
-        chunk_loglik, chunk_greedy = _continuation_scores(model, [rows[r] for r in chunk], out.cache, mask)
+        chunk_loglik, chunk_greedy = _continuation_scores(model, [rows[r] for r in chunk], output_cache(out), mask)
         loglik[chunk] += chunk_loglik
         greedy[chunk] &= chunk_greedy
     scores: list[list[tuple[float, bool]]] = [[] for _ in batch]
@@ -329,7 +330,8 @@ def _score_sequences(
 
 def prefix_cache(model: PreTrainedModel, prefix: list[int]) -> Cache:
     """The KV cache of a token prefix that every row of a batch starts with, run once."""
-    return model(input_ids=torch.tensor([prefix], device=input_device(model)), use_cache=True, logits_to_keep=1).cache
+    ids = torch.tensor([prefix], device=input_device(model))
+    return output_cache(model(input_ids=ids, use_cache=True, logits_to_keep=1))
 
 
 def expanded(cache: Cache, rows: int) -> Cache:
@@ -373,7 +375,7 @@ def _continuation_scores(model, rows, context_cache, context_mask) -> tuple[torc
     context_lengths = context_mask.sum(-1)[index]
     positions = context_lengths[:, None] + torch.arange(length, device=device)
     mask = torch.cat([context_mask[index], torch.ones_like(ids)], dim=-1)  # right padding never reaches real tokens
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, **cache_argument(cache), use_cache=True)
     logprobs = F.log_softmax(out.logits.float(), dim=-1)
     on = logprobs.device
     targets = torch.tensor([tokens[1:] + [0] * (length - len(tokens) + 1) for _, tokens, _ in rows], device=on)

@@ -28,6 +28,7 @@ from painters.core.adapters import adapter_for, context_length
 from painters.core.errors import PaintersError
 from painters.core.execution import apply_plan, resolve_plan
 from painters.core.plan import Plan
+from painters.core.versions import cache_argument, output_cache
 from painters.models.devices import Meter, input_device
 
 FIGURES = {  # figure: (column title, its ratio to the full model: plan / full, or full / plan for a latency)
@@ -159,11 +160,11 @@ def _measure(model: PreTrainedModel, inputs: dict[str, torch.Tensor], shape: Sha
 
 def _decode_ms(model: PreTrainedModel, prompt: torch.Tensor, steps: torch.Tensor, meter: Meter) -> float:
     """Milliseconds per generated token: single-token steps through the KV cache after a (untimed) prefill."""
-    cache = model(input_ids=prompt, use_cache=True).cache
+    cache = output_cache(model(input_ids=prompt, use_cache=True))
 
     def decode() -> None:
         for step in range(steps.shape[1]):
-            model(input_ids=steps[:, step : step + 1], cache=cache, use_cache=True)
+            model(input_ids=steps[:, step : step + 1], **cache_argument(cache), use_cache=True)
 
     return 1000 * meter.seconds(decode) / steps.shape[1]
 
