@@ -14,6 +14,9 @@ from painters.checks import model_source, output_folder
 from painters.cli.options import DATA_DIR, MODEL, PLAN, gathered, load_planned, placed
 from painters.core.errors import PaintersError
 
+if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
+    from painters.models.devices import Placement
+
 READING_OPTIONS = (
     ("task", str | None, typer.Option(
         None, "--task", "--tasks", help="Task whose documents (context and gold answer) are the text [lambada_openai]."
@@ -26,9 +29,6 @@ READING_OPTIONS = (
     ("max_length", int, typer.Option(512, "--max-length", min=1, help="Tokens read from each document, at most.")),
     ("data_dir", Path | None, DATA_DIR),
 )  # fmt: skip
-
-if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
-    from painters.models.devices import Placement
 
 
 @dataclass(frozen=True)

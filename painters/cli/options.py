@@ -16,6 +16,9 @@ from painters.core.plan import Plan
 from painters.models.embedded import DEFAULT_MODEL
 from painters.tasks.catalog import get_task
 
+if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
+    from painters.models.devices import Placement
+
 MODEL = typer.Option(
     DEFAULT_MODEL, "--model", "-m", help="Embedded name (smollm2-135m, minilm-l6), folder, .gguf or hub id."
 )
@@ -35,9 +38,6 @@ SKIP_GENERATION = typer.Option(
     "--skip-generation",
     help="GSM8K: score only the reference solution's log-likelihood (gold_ll), no generation.",
 )
-
-if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
-    from painters.models.devices import Placement
 MEMO_BUDGET = typer.Option(
     None, "--memo-budget", min=0.0, help="GiB the steps shared by plans may keep (default: 1/4 of the free memory)."
 )
