@@ -1,22 +1,27 @@
-"""The GPU check: painters' exactness on CUDA in bfloat16, a two-GPU split, and prefill speed per plan.
+"""The GPU check: painters' exactness on CUDA in bfloat16, a two-GPU split, and speed per plan.
 
     python benchmarks/gpu_check.py --shape llama2-7b         # random weights of Llama-2-7B's shape: no download
     python benchmarks/gpu_check.py --model /path/to/model    # a real checkpoint (folder or hub id)
     python benchmarks/gpu_check.py --shape tiny --device cpu # a dry run of every check on a CPU
+    bash scripts/gpu-check                                   # the recipe for a borrowed GPU machine (README)
 
-One JSON line per check. Exactness checks: the full plan is bitwise equal to the plain model; cached
-greedy generation agrees with recomputation under every variant (their logits within a tolerance from the
-dtype, and a different token only at a near tie: the two use different kernels); with two or more GPUs,
-the model split over two of them (accelerate) gives the single GPU's logits under the full plan and a
-parallel plan whose block crosses the split. Speed: prefill tokens/s of the plain model, the full plan, skip:n=8 and
-parallel:n=8 (n shrinks for small models), with the model FLOPs utilisation against the GPU's peak
-bfloat16 FLOP/s. Exit code 0 only when every exactness check holds. It finishes in a few minutes.
+One JSON line per check, and all of them in one file (--out, default gpu-check.json). Exactness checks: the
+full plan is bitwise equal to the plain model; cached greedy generation agrees with recomputation under
+every variant (their logits within a tolerance from the dtype, and a different token only at a near tie:
+the two use different kernels); with two or more GPUs, the model split over two of them (accelerate) gives
+the single GPU's logits under the full plan and a parallel plan whose block crosses the split. Speed, as
+`painters bench` measures it, of the plain model, the full plan, skip, parallel and looped parallel (n=8,
+less for small models): prefill tokens/s with its FLOP/s and model FLOPs utilisation against the GPU's peak
+bfloat16 FLOP/s, cached decode ms/token at batch 1 and --batch, and peak memory. With --tests, the fast
+tests too. Exit code 0 only when every exactness check (and test) holds. A few minutes on one H200.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,10 +29,12 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runs from a checkout, painters not installed
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # runs from a checkout, painters not installed
 from painters import Plan, apply_plan, load_model  # noqa: E402
 from painters.core.variants import VARIANTS, options_of  # noqa: E402
-from painters.models.devices import synchronize  # noqa: E402
+from painters.models.devices import Meter  # noqa: E402
+from painters.tools.bench import Shape, bench_runs  # noqa: E402
 
 SHAPES = {
     "llama2-7b": dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
@@ -42,9 +49,13 @@ TOLERANCE_EPS = 8  # cached and recomputed logits may differ by this many of the
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "H800": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
 
 
+RECORDS: list[dict] = []  # every line printed so far: what --out holds at the end
+
+
 def report(check: str, **fields) -> dict:
     line = {"check": check, **fields}
     print(json.dumps(line), flush=True)
+    RECORDS.append(line)
     return line
 
 
@@ -158,39 +169,26 @@ def check_split(args, model, ids: torch.Tensor, layers: int, n: int) -> bool:
     return ok
 
 
-def prefill_speed(args, model, layers: int, n: int) -> None:
-    """Tokens/s of one batch's forward pass per plan (the median of `--repeats`), and the FLOPs utilisation."""
-    config = model.config
-    ids = torch.randint(3, config.vocab_size, (args.batch, args.tokens), device=args.device)
-    plans = {"plain": "plain", "full": None, f"skip:n={n}": variant("skip", layers, n),
-             f"parallel:n={n}": variant("parallel", layers, n)}  # fmt: skip
+def speed(args, model, layers: int, n: int) -> None:
+    """`painters bench` per plan: prefill tokens/s, cached decode ms/token (batch 1 and --batch) and peak
+    memory, each plan in the same rounds; with the prefill's FLOP/s and its utilisation of the GPU's peak."""
+    plans = {"plain": None, "full": Plan.full(layers), f"skip:n={n}": variant("skip", layers, n),
+             f"parallel:n={n}": variant("parallel", layers, n),
+             f"looped_parallel:n={n},loops=2": variant("looped_parallel", layers, n)}  # fmt: skip
+    shape = Shape(args.batch, args.tokens, args.new_tokens)
+    rows = bench_runs([(label, model, plan) for label, plan in plans.items()], shape, args.repeats, Meter(args.device))
     peak = peak_flops(args)
-    plain_speed = None
-    for label, plan in plans.items():
-        seconds = timed(model, ids, plan, args)
-        speed = args.batch * args.tokens / seconds
-        plain_speed = plain_speed or speed
-        calls = layers if plan in ("plain", None) else len(plan.layers())
-        flops = forward_flops(model, calls, args.tokens) * args.batch / seconds
-        report("prefill", plan=label, tokens_per_s=round(speed), ratio_to_plain=round(speed / plain_speed, 3),
-               tflops=round(flops / 1e12, 1), mfu=None if peak is None else round(flops / peak, 3),
-               batch=args.batch, tokens=args.tokens)  # fmt: skip
-
-
-def timed(model, ids: torch.Tensor, plan, args) -> float:
-    times = []
-    device = torch.device(args.device)
-    for _ in range(args.repeats + 1):  # the first is a warm-up
-        synchronize(device)
-        start = time.perf_counter()
-        if plan == "plain":
-            logits(model, ids)
-        else:
-            with apply_plan(model, plan):
-                logits(model, ids)
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return sorted(times[1:])[len(times[1:]) // 2]
+    for row in rows:
+        flops = forward_flops(model, row["layer_calls"], args.tokens) / args.tokens * row["prefill_tokens_per_s"]
+        report("speed", plan=row["plan"], layer_calls=row["layer_calls"],
+               prefill_tokens_per_s=round(row["prefill_tokens_per_s"]),
+               prefill_ratio_to_plain=round(row["prefill_tokens_per_s_ratio"], 3),
+               prefill_tflops=round(flops / 1e12, 2), mfu=None if peak is None else round(flops / peak, 3),
+               decode_ms_batch_1=round(row["decode_ms_batch_1"], 3),
+               decode_ms_batch_b=round(row["decode_ms_batch_b"], 3),
+               decode_tokens_per_s_batch_b=round(1000 * args.batch / row["decode_ms_batch_b"]),
+               decode_ratio_to_plain=round(row["decode_ms_batch_b_ratio"], 3), peak_mib=round(row["peak_mib"]),
+               batch=args.batch, tokens=args.tokens, new_tokens=args.new_tokens)  # fmt: skip
 
 
 def forward_flops(model, layer_calls: int, tokens: int) -> float:
@@ -211,21 +209,36 @@ def peak_flops(args) -> float | None:
     return next((tflops * 1e12 for key, tflops in PEAK_BF16_TFLOPS.items() if key in name), None)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shape", choices=list(SHAPES), default="llama2-7b")
-    parser.add_argument("--model", help="A real model (folder or hub id) instead of random weights of --shape.")
-    parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N, or cpu for a dry run.")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--tokens", type=int, default=1024, help="Prompt tokens per sequence for the prefill timing.")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--peak-tflops", type=float, help="The device's peak bf16 TFLOP/s (default: by its name).")
-    args = parser.parse_args()
-    if args.device != "cpu" and not torch.cuda.is_available():
-        report("cuda", skipped="no CUDA device: nothing to check (use --device cpu for a dry run)")
-        return 0
+def fast_tests(limit_s: int) -> bool:
+    """The test suite's fast tests, in a fresh process on this machine's stack (they run on its CPU)."""
+    start = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfEs", "-m", "not slow", "-p", "no:cacheprovider"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=limit_s)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        report("fast_tests", ok=False, summary=f"not done within {limit_s} s")
+        return False
+    lines = done.stdout.strip().splitlines()
+    failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
+    skipped = [line for line in lines if line.startswith("SKIPPED")]
+    report("fast_tests", ok=done.returncode == 0, summary=lines[-1] if lines else done.stderr[-500:],
+           failed=failed[:50], skipped=skipped, seconds=round(time.perf_counter() - start, 1))  # fmt: skip
+    return done.returncode == 0
+
+
+def versions() -> dict:
+    """The stack this ran on."""
+    import accelerate
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
+            "transformers": transformers.__version__, "accelerate": accelerate.__version__}  # fmt: skip
+
+
+def run_checks(args) -> bool:
+    """Every check in turn; the exactness checks decide the verdict, the speeds are measured alongside."""
     where = torch.cuda.get_device_name(torch.device(args.device)) if args.device != "cpu" else "cpu"
-    report("device", device=args.device, name=where, cuda_devices=torch.cuda.device_count(), torch=torch.__version__)
+    report("device", device=args.device, name=where, cuda_devices=torch.cuda.device_count(), **versions())
     model = build(args)
     layers = model.config.num_hidden_layers
     n = min(8, layers - 4)
@@ -233,9 +246,37 @@ def main() -> int:
     ids = torch.randint(3, model.config.vocab_size, (2, 16), device=args.device)
     ok = check_full_plan(model, ids)
     ok &= check_generation(model, ids, layers, n)
-    prefill_speed(args, model, layers, n)
+    speed(args, model, layers, n)
     ok &= check_split(args, model, ids, layers, n)
-    report("summary", ok=ok)
+    del model
+    if args.tests:
+        ok &= fast_tests(args.tests_limit)
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shape", choices=list(SHAPES), default="llama2-7b")
+    parser.add_argument("--model", help="A real model (folder or hub id) instead of random weights of --shape.")
+    parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N, or cpu for a dry run.")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=1024, help="Prompt tokens per sequence for the speed rows.")
+    parser.add_argument("--new-tokens", type=int, default=32, help="Tokens decoded through the KV cache per row.")
+    parser.add_argument("--repeats", type=int, default=5, help="Measured rounds of the speed rows.")
+    parser.add_argument("--peak-tflops", type=float, help="The device's peak bf16 TFLOP/s (default: by its name).")
+    parser.add_argument("--tests", action="store_true", help="Also run the fast tests on this machine's stack.")
+    parser.add_argument("--tests-limit", type=int, default=300, help="Seconds the fast tests may take.")
+    parser.add_argument("--out", type=Path, default=Path("gpu-check.json"), help="The JSON file of every record.")
+    args = parser.parse_args()
+    if args.device != "cpu" and not torch.cuda.is_available():
+        report("cuda", skipped="no CUDA device: nothing to check (use --device cpu for a dry run)")
+        return 0
+    ok = False
+    try:
+        ok = run_checks(args)
+    finally:  # whatever ran is kept, a crash included
+        report("summary", ok=ok)
+        args.out.write_text(json.dumps({"ok": ok, "records": RECORDS}, indent=1) + "\n")
     return 0 if ok else 1
 
 

@@ -212,8 +212,8 @@ def new_tokens(max_new_tokens: int, context: int) -> None:
 def task_data(tasks: list[str], limit_value: int | None, data_dir: Path | None, glue, facts: ModelFacts | None) -> None:
     """The tasks suit the model (when its kind is known) and their data reads and fits (GLUE folds)."""
     from painters.tasks.catalog import get_task
-    from painters.tasks.evaluation import check_kinds
-    from painters.tasks.evaluation import task_data as read_task_data
+    from painters.tasks.documents import check_kinds
+    from painters.tasks.documents import task_data as read_task_data
 
     if facts is not None:
         check_kinds(facts.encoder, "the model", [get_task(name) for name in tasks])

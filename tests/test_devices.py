@@ -15,8 +15,9 @@ from painters.analysis.similarity import similarity
 from painters.core.errors import PaintersError
 from painters.core.variants import VARIANTS
 from painters.models.costs import kv_cache_bytes, plan_cost, weight_bytes
-from painters.models.devices import Placement, input_device
+from painters.models.devices import input_device
 from painters.models.loading import empty_model
+from painters.models.placement import Placement
 from painters.study.fingerprints import model_fingerprint
 from painters.study.grid import grid
 from painters.study.store import Store

@@ -12,8 +12,8 @@ from painters import Plan, evaluate
 from painters.core.errors import PaintersError
 from painters.models.embedded import embedded_path
 from painters.tasks.catalog import get_task
-from painters.tasks.evaluation import task_data
-from painters.tasks.glue import GlueOptions, classify, default_pooling, encode_rows, splits
+from painters.tasks.documents import GlueOptions, task_data
+from painters.tasks.glue import classify, default_pooling, encode_rows, splits
 
 
 @pytest.fixture(scope="module")

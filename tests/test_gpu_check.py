@@ -12,24 +12,31 @@ import torch
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "gpu_check.py"
 
 
-def run(*args):
-    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600)
+def run(out: Path, *args):
+    done = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out), *args], capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
     return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
 
 
-def test_the_gpu_check_runs_every_check_on_a_cpu():
-    code, lines = run("--shape", "tiny", "--device", "cpu", "--batch", "1", "--tokens", "32", "--repeats", "1")
+def test_the_gpu_check_runs_every_check_on_a_cpu_in_bfloat16(tmp_path):
+    out = tmp_path / "gpu-check.json"
+    args = ("--shape", "tiny", "--device", "cpu", "--batch", "2", "--tokens", "32", "--new-tokens", "4")
+    args += ("--repeats", "1")
+    code, lines = run(out, *args)
     checks = [line["check"] for line in lines]
     assert code == 0 and lines[-1] == {"check": "summary", "ok": True}
-    assert checks.count("cached_generation") == 9 and checks.count("prefill") == 4
+    assert checks.count("cached_generation") == 9 and checks.count("speed") == 5
     assert all(line.get("ok", True) for line in lines)
-    speeds = {line["plan"]: line for line in lines if line["check"] == "prefill"}
-    assert speeds["plain"]["ratio_to_plain"] == 1.0 and speeds["skip:n=8"]["tflops"] >= 0
+    assert json.loads(out.read_text()) == {"ok": True, "records": lines}  # one file holds every line printed
+    speeds = {line["plan"]: line for line in lines if line["check"] == "speed"}
+    assert speeds["plain"]["prefill_ratio_to_plain"] == 1.0 and speeds["plain"]["decode_ratio_to_plain"] == 1.0
+    assert [speeds[plan]["layer_calls"] for plan in speeds] == [12, 12, 4, 12, 20]
+    assert all(row["decode_ms_batch_1"] > 0 and row["decode_tokens_per_s_batch_b"] > 0 for row in speeds.values())
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_the_gpu_check_holds_on_this_gpu():
-    code, lines = run("--shape", "smollm2-135m")
+def test_the_gpu_check_holds_on_this_gpu(tmp_path):
+    code, lines = run(tmp_path / "gpu-check.json", "--shape", "smollm2-135m")
     assert code == 0, lines
 
 

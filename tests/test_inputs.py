@@ -184,11 +184,11 @@ def test_bad_rows_in_data_dir_name_the_file_line_and_field(cli, tmp_path, conten
     assert_refused(cli, tmp_path, ["eval", "--data-dir", "data"], "error: data/" + message)
 
 
-def test_a_subset_in_data_dir_is_accepted_and_said_once(cli, tmp_path):
+def test_a_subset_in_data_dir_is_accepted_and_said_once(cli, tmp_path, tiny_folder):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "arc_easy.jsonl").write_text((json.dumps(ARC) + "\n") * 3)
     with pytest.raises(Loaded):  # every check passed: the model would load now
-        cli("eval", "--data-dir", "data", "--limit", "2")
+        cli("eval", "-m", str(tiny_folder), "--data-dir", "data", "--limit", "2")
 
 
 def test_reading_a_store_never_writes(cli, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,9 +12,7 @@ from painters import checks
 from painters.checks import model_source, output_folder
 from painters.cli.options import DATA_DIR, MODEL, PLAN, gathered, load_planned, placed
 from painters.core.errors import PaintersError
-
-if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
-    from painters.models.devices import Placement
+from painters.models.placement import Placement
 
 READING_OPTIONS = (
     ("task", str | None, typer.Option(

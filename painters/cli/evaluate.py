@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
@@ -20,10 +19,9 @@ from painters.cli.options import (
     load_planned,
     placed,
 )
+from painters.models.placement import Placement
 from painters.tasks.catalog import get_task
-
-if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
-    from painters.models.devices import Placement
+from painters.tasks.documents import GlueOptions
 
 
 @placed()
@@ -50,11 +48,6 @@ def evaluate(
     placement: Placement,
 ) -> None:
     """Score the model under a plan on benchmarks, as lm-eval-harness (or GLUE, for encoders) scores them."""
-    from painters.tasks.evaluation import evaluate as run_evaluation
-    from painters.tasks.evaluation import format_table, summary_json
-    from painters.tasks.glue import GlueOptions
-    from painters.tasks.harness import evaluate_with_lm_eval
-
     names = comma_list(tasks, "--tasks", "arc_easy,hellaswag")
     checks.eval_options(harness, limit, data_dir)
     output_file(json_path, "--json")
@@ -67,14 +60,27 @@ def evaluate(
         checks.task_data(names, limit, data_dir, glue, facts)
     early = checks.plan_before_load(plan, facts)
     loaded, tokenizer, chosen = load_planned(model, placement, plan, early)
-    if harness == "lm-eval":
-        result = evaluate_with_lm_eval(loaded, tokenizer, chosen, names, limit=limit, batch_size=batch_size)
-    else:
-        result = run_evaluation(
-            loaded, tokenizer, chosen, names, limit, batch_size, data_dir, glue=glue, max_tokens=max_batch_tokens,
-            generate=not skip_generation,
-        )  # fmt: skip
+    result = _scores(loaded, tokenizer, chosen, names, harness, limit, batch_size, data_dir, glue,
+                     max_batch_tokens, not skip_generation)  # fmt: skip
     result["model"] = model
+    _show(result, json_path)
+
+
+def _scores(loaded, tokenizer, chosen, names, harness, limit, batch_size, data_dir, glue, max_tokens, generate) -> dict:
+    """The evaluation by the chosen harness (imported only now: the checks above run without torch)."""
+    from painters.tasks.evaluation import evaluate as run_evaluation
+    from painters.tasks.harness import evaluate_with_lm_eval
+
+    if harness == "lm-eval":
+        return evaluate_with_lm_eval(loaded, tokenizer, chosen, names, limit=limit, batch_size=batch_size)
+    return run_evaluation(loaded, tokenizer, chosen, names, limit, batch_size, data_dir, glue=glue,
+                          max_tokens=max_tokens, generate=generate)  # fmt: skip
+
+
+def _show(result: dict, json_path: Path | None) -> None:
+    """Print the table, and write the JSON when asked."""
+    from painters.tasks.evaluation import format_table, summary_json
+
     typer.echo(format_table(result))
     if json_path is not None:
         json_path.write_text(summary_json(result))

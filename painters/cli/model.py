@@ -3,8 +3,6 @@ plan text) and `generate` (a continuation under a plan)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import typer
 
 from painters import checks
@@ -13,9 +11,7 @@ from painters.cli.options import MODEL, load_planned, placed, planned
 from painters.core.errors import PaintersError
 from painters.core.plan import Plan
 from painters.core.variants import VARIANTS, parse_band
-
-if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
-    from painters.models.devices import Placement
+from painters.models.placement import Placement
 
 
 @placed(attn=False)

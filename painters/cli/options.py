@@ -7,17 +7,14 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 import typer
 
 from painters.core.errors import PaintersError
 from painters.core.plan import Plan
 from painters.models.embedded import DEFAULT_MODEL
+from painters.models.placement import Placement
 from painters.tasks.catalog import get_task
-
-if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
-    from painters.models.devices import Placement
 
 MODEL = typer.Option(
     DEFAULT_MODEL, "--model", "-m", help="Embedded name (smollm2-135m, minilm-l6), folder, .gguf or hub id."
@@ -76,16 +73,14 @@ def gathered(argument: str, options: tuple, build: Callable[..., object]) -> Cal
 
 def placed(attn: bool = True) -> Callable[[Callable], Callable]:
     """Give a command the placement options (--device, --dtype, --device-map and, with `attn`, --attn) as
-    its `placement` argument: a `Placement`, checked before the command runs, so a bad device fails before
-    anything else is read or loaded."""
+    its `placement` argument: a `Placement` whose names are checked before the command runs (without torch,
+    so a misspelt device fails at once); what `auto` means here is resolved when the model loads."""
     options = PLACEMENT_OPTIONS if attn else PLACEMENT_OPTIONS[:3]
     return gathered("placement", options, _placement)
 
 
 def _placement(**values: str | None) -> Placement:
-    from painters.models.devices import Placement
-
-    return Placement(**values).check()
+    return Placement(**values).named()
 
 
 def load(model: str, placement: Placement):

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
@@ -28,10 +27,9 @@ from painters.cli.options import (
     placed,
 )
 from painters.core.errors import PaintersError
+from painters.models.placement import Placement
 from painters.tasks.catalog import get_task
-
-if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
-    from painters.models.devices import Placement
+from painters.tasks.documents import GlueOptions
 
 DB = typer.Option(..., "--db", help="The results store (SQLite): created if missing, resumed if present.")
 
@@ -72,12 +70,7 @@ def sweep(
     With --ray, Ray actors across a cluster run the units of work, each loading the model once; this
     process alone writes the store, which ends the same as without --ray.
     """
-    from painters.study.cluster import ray_pool
     from painters.study.grid import grid, parse_values, parse_variants
-    from painters.study.store import Store
-    from painters.study.sweep import LocalPool, run_sweep
-    from painters.study.units import Settings, Worker
-    from painters.tasks.glue import GlueOptions
 
     checks.store_to_write(db)
     names, ns, loop_values = parse_variants(variants), parse_values(n, "--n"), parse_values(loops, "--loops")
@@ -90,6 +83,11 @@ def sweep(
         grid(facts.num_layers, names, ns, seeds, loop_values)
     checks.task_data(task_names, limit, data_dir, glue, facts)
     checks.existing_store(db)
+    from painters.study.cluster import ray_pool  # torch and transformers: after the checks
+    from painters.study.store import Store
+    from painters.study.sweep import LocalPool, run_sweep
+    from painters.study.units import Settings, Worker
+
     if ray is None:
         _no_ray_options(ctx)
         loaded, tokenizer = load(model, placement)

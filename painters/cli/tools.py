@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,9 +11,7 @@ from painters import checks
 from painters.checks import model_source, output_file
 from painters.cli.options import DTYPE, MODEL, load, load_planned, placed, planned
 from painters.core.errors import PaintersError
-
-if TYPE_CHECKING:  # torch loads with the first command that runs, not with --help
-    from painters.models.devices import Placement
+from painters.models.placement import Placement
 
 
 def export(
@@ -26,12 +23,11 @@ def export(
     dtype: str = DTYPE,
 ) -> None:
     """Write the model under a plan as a standard checkpoint any tool loads, or as mergekit's recipe for it."""
-    from painters.models.devices import Placement
     from painters.tools.export import check_destination, check_exportable
     from painters.tools.export import export as write_export
 
     check_destination(out, fmt, force)
-    placement = Placement("cpu", dtype).check()  # the weights are written, not run: host memory is enough
+    placement = Placement("cpu", dtype).named()  # the weights are written, not run: host memory is enough
     early = checks.plan_before_load(plan, model_source(model))
     if early is not None:
         check_exportable(early)  # fail before loading the model

@@ -12,7 +12,8 @@ from transformers import PreTrainedModel
 
 from painters.core.adapters import adapter_for, context_length, kv_values_per_token, sliding_window
 from painters.core.plan import Plan
-from painters.models.devices import Placement, free_memory
+from painters.models.devices import free_memory
+from painters.models.placement import Placement
 
 GIB = 1 << 30
 
@@ -33,6 +34,7 @@ def kv_cache_bytes(model: PreTrainedModel, plan: Plan, placement: Placement, tok
 
 def plan_cost(model: PreTrainedModel, plan: Plan, placement: Placement) -> dict[str, str]:
     """What `painters layers --plan` prints: weights, KV cache per 1,000 tokens, and whether it fits the device."""
+    placement = placement.check()  # `auto` means this machine's device
     weights = weight_bytes(model, placement)
     longest = kv_cache_bytes(model, plan, placement, context_length(model.config))
     need = weights + longest

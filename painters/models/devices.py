@@ -1,12 +1,9 @@
-"""Where a model runs and in what precision: the one module that knows about devices.
+"""Where a model runs, at run time: the one module that asks a loaded model's devices anything.
 
-A user names a device (`auto`, `cpu`, `cuda`, `cuda:N`, `mps`), a dtype (`auto`, `float32`, `bfloat16`,
-`float16`), optionally an accelerate device map (`auto`, `balanced`, `sequential`: one model over every
-visible GPU, spilling to CPU and disk if it must) and an attention kernel. `Placement.check()` resolves
-`auto` and refuses what this machine cannot do, before anything loads. Everything downstream asks this
-module where a model takes its inputs, how many tokens a forward pass should hold, how much memory
-the prefix memo may keep, and how to time work and read peak memory (`Meter`), instead of testing device
-names itself.
+The names a user gives (`--device`, `--dtype`, `--device-map`, `--attn`) and what `auto` means on this
+machine are `painters.models.placement`. Everything downstream asks this module where a model takes its
+inputs, how many tokens a forward pass should hold, how much memory the prefix memo may keep, and how to
+time work and read peak memory (`Meter`), instead of testing device names itself.
 """
 
 from __future__ import annotations
@@ -16,93 +13,20 @@ import ctypes.util
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from painters.core.errors import PaintersError
+from painters.models.placement import DTYPE_NAMES
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-DEVICE_MAPS = ("auto", "balanced", "sequential")
-ATTENTION = ("sdpa", "eager", "flash_attention_2")
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 MEMO_FRACTION = 0.25  # of the free memory where the model takes its inputs: the prefix memo's default budget
 _TOKENS_PER_PASS = {"cpu": 1024, "mps": 4096, "cuda": 16384}  # past these a device runs at full speed
 _STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
 if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):  # not glibc
     _LIBC = None
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where and how to load a model. `check()` gives the resolved placement (no `auto` left but the map's)."""
-
-    device: str = "auto"
-    dtype: str = "auto"
-    device_map: str | None = None
-    attn: str | None = None
-
-    def check(self) -> Placement:
-        """This placement with `auto` resolved, or a one-line error naming what is wrong and what is valid."""
-        device = _resolve_device(self.device)
-        if self.device_map is not None:
-            if self.device_map not in DEVICE_MAPS:
-                raise PaintersError(f"unknown --device-map '{self.device_map}': valid maps are {', '.join(DEVICE_MAPS)}")
-            if self.device not in ("auto", "cpu") and not device.startswith("cuda"):
-                raise PaintersError(f"--device-map spreads a model over CUDA GPUs, CPU and disk: not over '{device}'")
-        if self.attn is not None and self.attn not in ATTENTION:
-            raise PaintersError(f"unknown --attn '{self.attn}': valid kernels are {', '.join(ATTENTION)}")
-        return replace(self, device=device, dtype=_resolve_dtype(self.dtype, device))
-
-    @property
-    def torch_dtype(self) -> torch.dtype:
-        return DTYPES[self.dtype]
-
-    def load_options(self, offload_folder: Path) -> dict:
-        """Keyword arguments for `from_pretrained` that load the weights straight into place and precision."""
-        options: dict = {"dtype": self.torch_dtype}
-        if self.device_map is not None:
-            options.update(device_map=self.device_map, offload_folder=str(offload_folder))
-        elif self.device != "cpu":
-            options["device_map"] = self.device  # no float32 copy in host memory first
-        if self.attn is not None:
-            options["attn_implementation"] = self.attn
-        return options
-
-
-def _resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        return name
-    if name == "mps":
-        if not torch.backends.mps.is_available():
-            raise PaintersError("--device mps: this machine has no Apple GPU (valid here: auto, cpu)")
-        return name
-    match = re.fullmatch(r"cuda(?::(\d+))?", name)
-    if match is None:
-        raise PaintersError(f"unknown --device '{name}': valid devices are auto, cpu, cuda, cuda:N, mps")
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    index = int(match.group(1) or 0)
-    if index >= count:
-        have = "no CUDA GPU" if count == 0 else f"{count} CUDA GPU(s), cuda:0 to cuda:{count - 1}"
-        raise PaintersError(f"--device {name}: this machine has {have} (valid here: {', '.join(_valid_devices())})")
-    return f"cuda:{index}"
-
-
-def _valid_devices() -> list[str]:
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return ["auto", "cpu", *(f"cuda:{i}" for i in range(count)), *(["mps"] if torch.backends.mps.is_available() else [])]
-
-
-def _resolve_dtype(name: str, device: str) -> str:
-    if name == "auto":
-        on_gpu = device.startswith("cuda") and torch.cuda.is_bf16_supported()
-        return "bfloat16" if on_gpu else "float32"
-    if name not in DTYPES:
-        raise PaintersError(f"unknown --dtype '{name}': valid dtypes are auto, {', '.join(DTYPES)}")
-    return name
 
 
 def input_device(model: torch.nn.Module) -> torch.device:

@@ -25,9 +25,10 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokeni
 
 from painters.core.adapters import adapter_for
 from painters.core.versions import converter_versions
-from painters.models.devices import DTYPES, Placement
+from painters.models.devices import DTYPES
 from painters.models.embedded import EMBEDDED, ModelError, cache_root, embedded_path
 from painters.models.hub import hub_available
+from painters.models.placement import Placement
 
 CACHE_LAYOUT = "hf"  # part of a cache folder's key: folders of an older, non-standard layout are not reused
 KEY_FILE = "painters-cache.json"
@@ -43,8 +44,8 @@ def load_model(
 ) -> tuple[PreTrainedModel, object]:
     """Load `(model, tokenizer)` in eval mode from an embedded name, a folder, a .gguf file or a hub id.
 
-    The weights load straight into their device and dtype (`painters.models.devices.Placement`: `auto` is the
-    GPU in bfloat16 when there is one, else float32 on the CPU); `device_map` lets accelerate spread
+    The weights load straight into their device and dtype (`painters.models.placement.Placement`: `auto` is
+    the GPU in bfloat16 when there is one, else float32 on the CPU); `device_map` lets accelerate spread
     the model over every GPU, then CPU and disk.
     """
     placement = Placement(_name(device), _dtype_name(dtype), device_map, attn).check()

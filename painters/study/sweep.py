@@ -31,8 +31,8 @@ from painters.study.grid import GridPoint
 from painters.study.store import NONE, Cell, Finished, Piece, Store, check_model
 from painters.study.units import Done, Settings, Worker, WorkUnit
 from painters.tasks.catalog import get_task
-from painters.tasks.evaluation import NOT_METRICS, TaskData, check_kinds, summarise, task_data, task_records
-from painters.tasks.glue import GlueOptions
+from painters.tasks.documents import GlueOptions, TaskData, check_kinds, task_data
+from painters.tasks.evaluation import NOT_METRICS, summarise, task_records
 
 GROUP = 64  # plans per group at most: only plans of one group share their steps
 UNIT_SECONDS = 60.0  # the work a unit aims at, once its part's speed is measured (its first unit has one index)

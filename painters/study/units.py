@@ -20,8 +20,8 @@ from transformers import PreTrainedModel
 from painters.core.plan import Plan
 from painters.models.devices import Meter, input_device, tokens_per_pass
 from painters.study.fingerprints import model_fingerprint
-from painters.tasks.evaluation import TaskData, part_items, run_part, task_batching
-from painters.tasks.glue import GlueOptions
+from painters.tasks.documents import GlueOptions, TaskData
+from painters.tasks.evaluation import part_items, run_part, task_batching
 from painters.tasks.scoring import Batching
 from painters.tools.bench import SPEEDUP_SHAPE, speedups
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -17,52 +16,11 @@ from painters.core.execution import resolve_plan
 from painters.core.plan import Plan
 from painters.tasks import gsm8k
 from painters.tasks.catalog import Doc, Task, get_task
-from painters.tasks.data import MissingDataError, load_docs
+from painters.tasks.documents import GlueOptions, TaskData, check_kinds, task_data
 from painters.tasks.generation import plan_greedy_texts
-from painters.tasks.glue import GlueOptions, check_folds, classify
+from painters.tasks.glue import classify
 from painters.tasks.metrics import aggregate, choice_scores
 from painters.tasks.scoring import Batching, batching, by_doc, plan_batch_scores
-
-
-@dataclass(frozen=True)
-class TaskData:
-    """A task's documents: the split it is scored on and, for classification, a train split if one exists.
-
-    `generate` says whether a generation task generates (else only its reference solution is scored).
-    """
-
-    task: Task
-    rows: list[dict]
-    train_rows: list[dict] | None = None
-    generate: bool = True
-
-    def fingerprint_inputs(self) -> dict:
-        """What decides the task's numbers besides the model and plan (the options of a GLUE protocol aside)."""
-        inputs = {"rows": self.rows, "train": self.train_rows}
-        return {**inputs, "generate": self.generate} if self.task.kind == "generate" else inputs
-
-
-def task_data(
-    name: str,
-    limit: int | None = None,
-    data_dir: str | Path | None = None,
-    glue: GlueOptions | None = None,
-    generate: bool = True,
-) -> TaskData:
-    """The first `limit` documents of a task's split; classification tasks also get their train split, if any.
-
-    Without a train split, GLUE cross-validates over the scored items; too few of them are an error here.
-    """
-    task = get_task(name)
-    every = load_docs(task.name, data_dir)
-    rows = every[:limit]
-    if task.kind != "classification":
-        return TaskData(task, rows, generate=generate)
-    try:
-        return TaskData(task, rows, load_docs(f"{task.name}_train", data_dir))
-    except MissingDataError:
-        check_folds(task.name, every, limit, (glue or GlueOptions()).folds)
-        return TaskData(task, rows)  # cross-validation over the scored split
 
 
 def evaluate(
@@ -109,17 +67,6 @@ def check_fit(model: PreTrainedModel, tasks: list[Task]) -> None:
     """GLUE tasks need an encoder (BERT-style) model; the other benchmarks need a decoder."""
     model_type = model.config.model_type
     check_kinds(adapter_for(model_type).encoder, f"'{model_type}'", tasks)
-
-
-def check_kinds(encoder: bool, model: str, tasks: list[Task]) -> None:
-    """`check_fit` from what the model is (encoder or decoder), so it can run before the model loads."""
-    for task in tasks:
-        if encoder and task.kind != "classification":
-            raise PaintersError(
-                f"{model} is an encoder: {task.name} needs a decoder model (encoders take the GLUE tasks sst2, mrpc, rte)"
-            )
-        if not encoder and task.kind == "classification":
-            raise PaintersError(f"{task.name} is a GLUE task for encoders: {model} is a decoder")
 
 
 def glue_score(summary: dict) -> float:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,60 +28,13 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from transformers import PreTrainedModel
 
-from painters.core.errors import PaintersError
 from painters.core.execution import apply_plan
 from painters.core.plan import Plan
 from painters.models.devices import input_device
 from painters.tasks.catalog import Task
+from painters.tasks.documents import GlueOptions
 
-PROTOCOLS = ("probe-under-plan", "probe-from-full", "finetune")
-POOLINGS = ("mean", "cls")
 PROBE_C = 0.01  # strong L2 regularisation: a fold trains on a few hundred items in hundreds of dimensions
-
-
-@dataclass(frozen=True)
-class GlueOptions:
-    """How to put a classifier on the encoder; `pooling` None follows the model (see `default_pooling`)."""
-
-    protocol: str = "probe-under-plan"
-    pooling: str | None = None
-    folds: int = 5
-    seed: int = 0
-    learning_rate: float = 5e-5
-    epochs: int = 3
-    batch_size: int = 16
-    max_length: int = 128
-
-    def check(self) -> GlueOptions:
-        if self.protocol not in PROTOCOLS:
-            raise PaintersError(f"unknown protocol '{self.protocol}': valid protocols are {', '.join(PROTOCOLS)}")
-        if self.pooling is not None and self.pooling not in POOLINGS:
-            raise PaintersError(f"unknown pooling '{self.pooling}': valid poolings are {', '.join(POOLINGS)}")
-        if self.folds < 2:
-            raise PaintersError(f"--folds {self.folds} is out of range: cross-validation needs at least 2 folds")
-        return self
-
-
-def check_folds(task: str, rows: list[dict], limit: int | None, folds: int) -> None:
-    """Cross-validation needs each class `folds` times among the scored items; else say the smallest limit that works."""
-    labels = [int(row["label"]) for row in rows]
-    if len(set(labels)) < 2:
-        raise PaintersError(f"{task}: every item has the same label: a classifier needs two classes")
-    scored, counts = labels[:limit], dict.fromkeys(set(labels), 0)
-    if all(scored.count(label) >= folds for label in counts):
-        return
-    enough = next((k for k, label in enumerate(labels, 1) if _count(counts, label) >= folds), None)
-    fix = f"use --limit {enough} or more" if enough else "some class has too few items for any limit; use fewer --folds"
-    raise PaintersError(
-        f"{task}: {len(scored)} items are too few for {folds}-fold cross-validation "
-        f"(each class needs {folds} items): {fix}"
-    )
-
-
-def _count(counts: dict[int, int], label: int) -> int:
-    """Count one more `label`; the count of the rarest class so far."""
-    counts[label] += 1
-    return min(counts.values())
 
 
 def default_pooling(model: PreTrainedModel) -> str:
