@@ -6,9 +6,12 @@ behind: each raises a PaintersError whose one line says what is wrong and what w
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import os
 import struct
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,6 +22,8 @@ from painters.core.plan import Plan
 from painters.core.variants import is_variant_spec
 from painters.models.embedded import EMBEDDED, ModelError, embedded_path
 
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
 
 def comma_list(text: str, option: str, example: str) -> list[str]:
     """The distinct non-empty items of a comma list, in the order given."""
@@ -28,26 +33,77 @@ def comma_list(text: str, option: str, example: str) -> list[str]:
     return items
 
 
-def output_file(path: Path | None, option: str) -> None:
-    """A file a command will write: its folder must exist and be writable, and it must not be a folder."""
+def output_file(path: Path | None, option: str, inputs: tuple[Path | None, ...] = ()) -> None:
+    """A file a command will write: not a folder, in an existing folder where a file can be written, and
+    none of the command's `inputs` (a store's -wal and -shm files included)."""
     if path is None:
         return
+    no_broken_link(path, option)
     if path.is_dir():
         raise PaintersError(f"{option} '{path}' is a folder: give a file name inside it, e.g. {path / 'out'}")
     folder = path.parent
     if not folder.is_dir():
-        raise PaintersError(f"{option} '{path}': the folder '{folder}' does not exist; create it first")
-    if not os.access(path if path.exists() else folder, os.W_OK):
+        what = "is a file, not a folder" if folder.exists() else "does not exist; create it first"
+        raise PaintersError(f"{option} '{path}': the folder '{folder}' {what}")
+    if not (_can_rewrite(path) if path.exists() else _can_create_in(folder)):
         raise PaintersError(f"{option} '{path}' is not writable: give a path you can write to")
+    _not_an_input(path, option, inputs, replaced=True)
 
 
-def output_folder(path: Path, option: str) -> None:
-    """A folder a command will create or fill: not an existing file, inside a writable existing folder."""
+def output_folder(path: Path, option: str, inputs: tuple[Path | None, ...] = (), replaced: bool = False) -> None:
+    """A folder a command will create or fill (or, `replaced`, swap for a new one): not an existing file,
+    inside a folder where files can be written; neither one of the command's `inputs` nor, when it is
+    replaced, holding one."""
+    no_broken_link(path, option)
     if path.exists() and not path.is_dir():
         raise PaintersError(f"{option} '{path}' is an existing file, not a folder: give a folder name")
     existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
+    if not existing.is_dir():
+        raise PaintersError(f"{option} '{path}': '{existing}' is a file, not a folder; give another path")
+    if not _can_create_in(existing):
         raise PaintersError(f"{option} '{path}': '{existing}' is not a writable folder; give another path")
+    _not_an_input(path, option, inputs, replaced)
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be made in `folder`: tried, since permissions do not say (root, /proc, read-only
+    mounts); the folder's times are put back, so the try leaves no trace."""
+    times = folder.stat()
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            os.utime(folder, ns=(times.st_atime_ns, times.st_mtime_ns))
+    return True
+
+
+def _can_rewrite(path: Path) -> bool:
+    """Whether an existing file opens for writing (without truncating it or waiting on a pipe)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        return False
+    return True
+
+
+def _not_an_input(path: Path, option: str, inputs: tuple[Path | None, ...], replaced: bool) -> None:
+    """Writing `path` must not destroy what the command reads: it is no input (nor an input's SQLite side
+    file), and a path written as a whole (a file, a replaced folder) holds none."""
+    target = path.resolve()
+    for source in filter(None, inputs):
+        read = source.resolve()
+        family = [read, *(read.with_name(read.name + suffix) for suffix in SQLITE_SIDE_FILES)]
+        if any(target == member or _same_file(target, member) for member in family):
+            raise PaintersError(f"{option} '{path}' is what the command reads ('{source}'): give another path")
+        if replaced and read.is_relative_to(target):
+            raise PaintersError(f"{option} '{path}' holds what the command reads ('{source}'): give another path")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.exists() and b.exists() and os.path.samefile(a, b)  # hard links, bind mounts
 
 
 def input_folder(path: Path | None, option: str) -> None:
@@ -58,17 +114,25 @@ def input_folder(path: Path | None, option: str) -> None:
 
 
 def store_to_write(path: Path) -> None:
-    """A results store a sweep writes: a new file in an existing folder, or an existing writable file."""
+    """A results store a sweep writes: a new file in an existing folder, or an existing writable file, with
+    its folder writable too (SQLite keeps its -wal and -shm files beside the store)."""
+    no_broken_link(path, "--db")
     if path.exists():
         if not path.is_file():
             raise PaintersError(f"--db '{path}' is not a file: give a results store file, e.g. results.db")
-        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        if not _can_rewrite(path) or not _can_create_in(path.parent):
             raise PaintersError(f"--db '{path}' is read-only: a sweep writes into its store; give a writable file")
         return
     if not path.parent.is_dir():
         raise PaintersError(f"--db '{path}': the folder '{path.parent}' does not exist; create it first")
-    if not os.access(path.parent, os.W_OK):
+    if not _can_create_in(path.parent):
         raise PaintersError(f"--db '{path}': the folder '{path.parent}' is not writable; give another path")
+
+
+def no_broken_link(path: Path | None, option: str) -> None:
+    """A symbolic link that leads nowhere (dangling, or a loop) is named as such, not taken for a new file."""
+    if path is not None and path.is_symlink() and not path.exists():
+        raise PaintersError(f"{option} '{path}' is a symbolic link that leads nowhere (dangling or a loop)")
 
 
 @dataclass(frozen=True)
@@ -78,6 +142,12 @@ class ModelFacts:
     num_layers: int
     encoder: bool
     context_length: int
+
+
+def local_model(name: str) -> Path | None:
+    """The file or folder a model name reads on this machine (None for a hub id): an input no output may be."""
+    path = embedded_path(name) if name in EMBEDDED else Path(name).expanduser()
+    return path if name.strip() and path.exists() else None
 
 
 def model_source(name: str) -> ModelFacts | None:
@@ -103,13 +173,37 @@ def _folder_facts(name: str, folder: Path) -> ModelFacts:
         raise ModelError(f"folder '{name}' holds no model: a model folder has a config.json (and weights)")
     try:
         values = json.loads(config.read_text(encoding="utf-8"))
-        layers = int(values.get("num_hidden_layers", values.get("n_layer")))
-        encoder = adapter_for(str(values["model_type"])).encoder
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise ModelError(
-            f"'{config}' is not a Hugging Face model config (it needs model_type and a layer count)"
-        ) from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ModelError(f"'{config}' is not JSON ({error}): a model folder's config.json is") from None
+    if not isinstance(values, dict) or not isinstance(values.get("model_type"), str):
+        raise ModelError(f"'{config}' is not a Hugging Face model config: it names no model_type")
+    encoder = adapter_for(values["model_type"]).encoder  # an architecture painters has no adapter for: listed
+    layers = values.get("num_hidden_layers", values.get("n_layer"))
+    if not _whole(layers):
+        raise ModelError(f"'{config}' gives no layer count: num_hidden_layers must be a positive whole number")
+    for key in ("n_positions", "max_position_embeddings", "n_ctx"):
+        if key in values and not _whole(values[key]):
+            raise ModelError(f"'{config}': {key} is {json.dumps(values[key])[:40]}, not a positive whole number")
+    for weights in sorted(folder.glob("*.safetensors")):
+        _safetensors_header(weights)
     return ModelFacts(layers, encoder, context_length(SimpleNamespace(**values)))
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _safetensors_header(path: Path) -> None:
+    """A safetensors file starts with its header's length and the header, JSON: else it is damaged."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(8)
+        length = struct.unpack("<Q", head)[0] if len(head) == 8 else size
+        try:
+            if length > size - 8 or not isinstance(json.loads(f.read(length)), dict):
+                raise ValueError
+        except (ValueError, UnicodeDecodeError):
+            raise ModelError(f"'{path}' is not a safetensors file (its header is damaged): replace it") from None
 
 
 def _gguf_facts(name: str, path: Path) -> ModelFacts:
@@ -182,7 +276,27 @@ def eval_options(harness: str, limit_value: int | None, data_dir: Path | None) -
     limit(limit_value)
     if data_dir is not None and harness == "lm-eval":
         raise PaintersError("--data-dir works with the painters harness only: lm-eval reads its own task data")
+    if harness == "lm-eval" and importlib.util.find_spec("lm_eval") is None:
+        raise PaintersError("--harness lm-eval needs lm-eval-harness: pip install 'painters[lm-eval]'")
     input_folder(data_dir, "--data-dir")
+
+
+def text(value: str, option: str) -> None:
+    """Text from the command line: not empty, and UTF-8 (a terminal can pass bytes no tokenizer reads)."""
+    if not value:
+        raise PaintersError(f"empty {option}: give the text to continue")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PaintersError(f"{option} is not UTF-8 text: give it in UTF-8") from None
+
+
+def generation_given(skip_generation: bool, tasks: list[str]) -> None:
+    """--skip-generation says how a generation task is scored: without one among the tasks it means nothing."""
+    from painters.tasks.catalog import get_task
+
+    if skip_generation and not any(get_task(name).kind == "generate" for name in tasks):
+        raise PaintersError("--skip-generation applies to gsm8k (a generation task), and it is not among the tasks")
 
 
 def plan_before_load(spec: str, facts: ModelFacts | None) -> Plan | None:
@@ -212,11 +326,15 @@ def new_tokens(max_new_tokens: int, context: int) -> None:
 def task_data(tasks: list[str], limit_value: int | None, data_dir: Path | None, glue, facts: ModelFacts | None) -> None:
     """The tasks suit the model (when its kind is known) and their data reads and fits (GLUE folds)."""
     from painters.tasks.catalog import get_task
+    from painters.tasks.data import data_file
     from painters.tasks.documents import check_kinds
     from painters.tasks.documents import task_data as read_task_data
 
     if facts is not None:
         check_kinds(facts.encoder, "the model", [get_task(name) for name in tasks])
+    if data_dir is not None:  # every file there before any is read: a missing one is the one thing said
+        for name in tasks:
+            data_file(data_dir, name)
     for name in tasks:
         read_task_data(name, limit_value, data_dir, glue)
 

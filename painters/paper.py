@@ -102,7 +102,7 @@ def run_paper(
 ) -> Path:
     """Run the study on `model_name` into `out` (results.db, similarity files, report); returns index.html.
 
-    `data_dir` holds <task>.jsonl files to use first, as for `painters eval`. The folder is made only once
+    `data_dir` holds the <task>.jsonl files of every task, as for `painters eval`. The folder is made only once
     the model has loaded, so a bad model leaves nothing behind. `placement` says where and how to load the
     model (default: `auto`); `max_tokens` and `memo_bytes` bound a forward pass and the steps plans share
     (default: from the device).

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from refusals import cli_fixture
 
 # lm-eval bootstraps some standard errors in a forked multiprocessing pool; a fork of this process after
 # a test ran Ray in it (tests/test_cluster.py) can deadlock in the child, so lm-eval bootstraps in-process.
@@ -49,3 +50,6 @@ def tiny_folder(tmp_path_factory):
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(folder)
     return folder
+
+
+cli = pytest.fixture(cli_fixture)

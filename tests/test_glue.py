@@ -101,8 +101,10 @@ def test_finetune_is_deterministic_and_leaves_the_model_as_it_was(encoder, token
 
 
 def test_a_train_split_is_trained_on_and_validation_scored(encoder, tokenizer, tmp_path):
-    train = task_data("sst2").rows[100:160]
+    validation = task_data("sst2").rows
+    train = validation[100:160]
     (tmp_path / "sst2_train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in train))
+    (tmp_path / "sst2.jsonl").write_text("".join(json.dumps(row) + "\n" for row in validation))  # --data-dir: all or none
     from painters.tasks import data
 
     sizes = data.SPLITS["sst2_train"]

@@ -103,7 +103,7 @@ def test_explicit_band():
         (lambda: Plan.variant("swap", 30, layer=29), "needs layer I with 0 <= I <= 28"),
         (lambda: Plan.variant("skip_layer", 30), "variant 'skip_layer' needs layer I"),
         (lambda: Plan.variant("skip_layer", 30, layer=30), "needs layer I with 0 <= I <= 29, got 30"),
-        (lambda: Plan.variant("full", 0), "at least one layer"),
+        (lambda: Plan.variant("full", 0), "num_layers=0 is out of range: a model has 1 to 100000 layers"),
     ],
 )
 def test_bad_variant_options_raise_plan_error(call, fragment):

@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from painters import checks
-from painters.checks import model_source, output_folder
-from painters.cli.options import DATA_DIR, MODEL, PLAN, gathered, load_planned, placed
+from painters.checks import local_model, model_source, output_folder
+from painters.cli.options import DATA_DIR, MODEL, PLAN, gathered, load_planned, path_option, placed
 from painters.core.errors import PaintersError
 from painters.models.placement import Placement
 
@@ -18,9 +18,8 @@ READING_OPTIONS = (
     ("task", str | None, typer.Option(
         None, "--task", "--tasks", help="Task whose documents (context and gold answer) are the text [lambada_openai]."
     )),
-    ("text_file", Path | None, typer.Option(
-        None, "--text-file", help="Read this file instead: one document per line."
-    )),
+    ("text_file", Path | None, path_option(
+        None, "--text-file", help="Read this file instead: one document per line.")),
     ("limit", int, typer.Option(256, "--limit", help="Documents to read.")),
     ("batch_size", int, typer.Option(16, "--batch-size", min=1, help="Documents per forward pass.")),
     ("max_length", int, typer.Option(512, "--max-length", min=1, help="Tokens read from each document, at most.")),
@@ -64,7 +63,7 @@ reading_options = gathered("reading", READING_OPTIONS, Reading)
 @placed()
 @reading_options
 def similarity(
-    out: Path = typer.Option(..., "--out", help="Folder for cosine, cka and importance .csv/.png."),
+    out: Path = path_option(..., "--out", help="Folder for cosine, cka and importance .csv/.png."),
     model: str = MODEL,
     plan: str = PLAN,
     *,
@@ -75,7 +74,7 @@ def similarity(
     from painters.analysis.files import write_similarity
     from painters.analysis.importance import importance_table
 
-    output_folder(out, "--out")
+    output_folder(out, "--out", (local_model(model), reading.text_file, reading.data_dir))
     early = checks.plan_before_load(plan, model_source(model))
     texts = reading.texts()
     loaded, tokenizer, chosen = load_planned(model, placement, plan, early)

@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from painters import checks
-from painters.checks import comma_list, model_source, output_file
+from painters.checks import comma_list, local_model, model_source, output_file
 from painters.cli.options import (
+    DATA_DIR,
     MAX_BATCH_TOKENS,
     MODEL,
     POOLING,
@@ -17,6 +18,7 @@ from painters.cli.options import (
     TASKS_NAMES,
     glue_options,
     load_planned,
+    path_option,
     placed,
 )
 from painters.models.placement import Placement
@@ -32,8 +34,8 @@ def evaluate(
     tasks: str = typer.Option("arc_easy", *TASKS_NAMES, help="Comma list of tasks."),
     limit: int | None = typer.Option(None, "--limit", help="Score only the first K documents of each task."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Contexts (or prompts) per forward pass, at most."),
-    json_path: Path | None = typer.Option(None, "--json", help="Also write the results as JSON to this file."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder of <task>.jsonl files to use first."),
+    json_path: Path | None = path_option(None, "--json", help="Also write the results as JSON to this file."),
+    data_dir: Path | None = DATA_DIR,
     harness: str = typer.Option("painters", "--harness", help="painters, or lm-eval for any lm-eval task (hub)."),
     protocol: str = PROTOCOL,
     pooling: str | None = POOLING,
@@ -50,7 +52,7 @@ def evaluate(
     """Score the model under a plan on benchmarks, as lm-eval-harness (or GLUE, for encoders) scores them."""
     names = comma_list(tasks, "--tasks", "arc_easy,hellaswag")
     checks.eval_options(harness, limit, data_dir)
-    output_file(json_path, "--json")
+    output_file(json_path, "--json", (local_model(model), data_dir))
     facts = model_source(model)
     glue = None
     if harness == "painters":
@@ -58,6 +60,7 @@ def evaluate(
         options = GlueOptions(protocol, pooling, folds, seed, learning_rate, epochs, train_batch_size)
         glue = glue_options(ctx, names, options)
         checks.task_data(names, limit, data_dir, glue, facts)
+        checks.generation_given(skip_generation, names)
     early = checks.plan_before_load(plan, facts)
     loaded, tokenizer, chosen = load_planned(model, placement, plan, early)
     result = _scores(loaded, tokenizer, chosen, names, harness, limit, batch_size, data_dir, glue,

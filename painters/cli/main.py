@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer.core import TyperCommand
 
 from painters.cli import analysis, evaluate, model, study, tools
 from painters.core.errors import PaintersError
@@ -32,8 +33,33 @@ COMMANDS = {
     "report": study.report,
     "paper": study.paper,
 }
+
+
+class OnceCommand(TyperCommand):
+    """A command whose options are given once each: click keeps the last of an option given twice and
+    drops the others (`--tasks arc_easy --task hellaswag` would score hellaswag alone); painters refuses."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        options = [p for p in self.params if p.param_type_name == "option" and not p.multiple and not p.count]
+        names = {name: option for option in options for name in (*option.opts, *option.secondary_opts)}
+        seen: dict[str, str] = {}
+        value_next = False  # the token after an option that takes a value is that value, whatever it looks like
+        for arg in args[: args.index("--") if "--" in args else len(args)]:
+            given, is_value = arg.split("=", 1)[0], value_next
+            value_next = given in names and "=" not in arg and not names[given].is_flag
+            if is_value or given not in names:
+                continue
+            option = names[given]
+            if option.name in seen:
+                both = "" if seen[option.name] == given else f" (as {seen[option.name]} and {given})"
+                message = f"given twice{both}: give it once; several values go in one comma list"
+                raise typer.BadParameter(message, ctx=ctx, param=option)
+            seen[option.name] = given
+        return super().parse_args(ctx, args)
+
+
 for name, command in COMMANDS.items():
-    app.command(name=name)(command)
+    app.command(name=name, cls=OnceCommand)(command)
 
 INTERRUPTED = 130
 

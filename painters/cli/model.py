@@ -85,15 +85,23 @@ def generate(
     """Greedy continuation of a prompt under a plan, with the KV cache."""
     from painters.tasks.generation import greedy_continuation
 
-    if not prompt:
-        raise PaintersError("empty --prompt: give the text to continue")
+    checks.text(prompt, "--prompt")
     facts = model_source(model)
     if facts is not None:
         checks.decoder(facts, "generation")
     early = checks.plan_before_load(plan, facts)
     if facts is not None:
         checks.new_tokens(max_new_tokens, facts.context_length)
+        _prompt_fits(model, prompt, max_new_tokens, facts.context_length)
     loaded, tokenizer, chosen = load_planned(model, placement, plan, early)
     text = greedy_continuation(loaded, tokenizer, chosen, prompt, max_new_tokens)
     typer.echo(f"plan: {chosen}", err=True)
     typer.echo(text)
+
+
+def _prompt_fits(model: str, prompt: str, max_new_tokens: int, context: int) -> None:
+    """The prompt and its continuation fit the context: counted with the tokenizer alone, before the weights load."""
+    from painters.models.loading import load_tokenizer
+    from painters.tasks.generation import check_length
+
+    check_length(len(load_tokenizer(model)(prompt)["input_ids"]), max_new_tokens, context)

@@ -7,6 +7,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 
 import typer
 
@@ -15,6 +16,19 @@ from painters.core.plan import Plan
 from painters.models.embedded import DEFAULT_MODEL
 from painters.models.placement import Placement
 from painters.tasks.catalog import get_task
+
+
+def nonempty_path(value: str) -> Path:
+    """A path option's value: never empty (a Path of "" is the current folder, which no one means)."""
+    if not str(value).strip():
+        raise typer.BadParameter("the path is empty: give a file or folder name")
+    return Path(value)
+
+
+def path_option(default, *names: str, help: str):
+    """A path option: never empty, shown as <path> like typer's own."""
+    return typer.Option(default, *names, help=help, parser=nonempty_path, metavar="<path>")
+
 
 MODEL = typer.Option(
     DEFAULT_MODEL, "--model", "-m", help="Embedded name (smollm2-135m, minilm-l6), folder, .gguf or hub id."
@@ -41,7 +55,7 @@ MEMO_BUDGET = typer.Option(
 PROTOCOL = typer.Option("probe-under-plan", "--protocol", help="GLUE: probe-under-plan, probe-from-full or finetune.")
 POOLING = typer.Option(None, "--pooling", help="GLUE: mean or cls (default: as the model is meant to be pooled).")
 TASKS_NAMES = ("--tasks", "--task", "-t")
-DATA_DIR = typer.Option(None, "--data-dir", help="Folder of <task>.jsonl files to use first.")
+DATA_DIR = path_option(None, "--data-dir", help="Folder of <task>.jsonl files: every task's data from there.")
 PLAN = typer.Option("full", "--plan", help="Plan text or variant:key=value,... (skip:n=6).")
 
 PLACEMENT_OPTIONS = (("device", str, DEVICE), ("dtype", str, DTYPE), ("device_map", str | None, DEVICE_MAP),
@@ -110,9 +124,17 @@ def gib_bytes(gib: float | None) -> int | None:
 _GLUE_OPTIONS = ("protocol", "pooling", "folds", "seed", "learning_rate", "epochs", "train_batch_size")
 
 
+_FINETUNE_OPTIONS = ("learning_rate", "epochs", "train_batch_size")
+
+
 def glue_options(ctx: typer.Context, tasks: list[str], options):
-    """The GLUE options, checked, when a GLUE task is among `tasks`; given without one, they are an error."""
+    """The GLUE options, checked, when a GLUE task is among `tasks`; given without one, they are an error,
+    and so are the fine-tuning options under a probe protocol."""
     if any(get_task(name).kind == "classification" for name in tasks):
+        unused = [name for name in _FINETUNE_OPTIONS if name in ctx.params and given(ctx, name)]
+        if unused and options.protocol != "finetune":
+            flag = "--" + unused[0].replace("_", "-")
+            raise PaintersError(f"{flag} applies to --protocol finetune only: a probe trains no network")
         return options.check()
     given_names = [name for name in _GLUE_OPTIONS if name in ctx.params and given(ctx, name)]
     if given_names:

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from painters import checks
-from painters.checks import comma_list, model_source, output_file, output_folder
+from painters.checks import comma_list, local_model, model_source, output_file, output_folder
 from painters.cli.options import (
     DATA_DIR,
     MAX_BATCH_TOKENS,
@@ -24,6 +24,7 @@ from painters.cli.options import (
     given,
     glue_options,
     load,
+    path_option,
     placed,
 )
 from painters.core.errors import PaintersError
@@ -31,7 +32,8 @@ from painters.models.placement import Placement
 from painters.tasks.catalog import get_task
 from painters.tasks.documents import GlueOptions
 
-DB = typer.Option(..., "--db", help="The results store (SQLite): created if missing, resumed if present.")
+DB = path_option(..., "--db", help="The results store (SQLite): created if missing, resumed if present.")
+READ_DB = path_option(..., "--db", help="The results store (read only).")
 
 
 @placed()
@@ -78,6 +80,8 @@ def sweep(
     checks.limit(limit)
     checks.input_folder(data_dir, "--data-dir")
     glue = glue_options(ctx, task_names, GlueOptions(protocol, pooling))
+    checks.generation_given(skip_generation, task_names)
+    _used_grid_options(ctx, names)
     facts = model_source(model)
     if facts is not None:
         grid(facts.num_layers, names, ns, seeds, loop_values)
@@ -107,6 +111,14 @@ def sweep(
 
 
 _RAY_OPTIONS = ("workers", "cpus_per_worker", "gpus_per_worker")
+_GRID_OPTIONS = {"seeds": "shuffle", "loops": "looped_parallel"}  # option: the variant it shapes
+
+
+def _used_grid_options(ctx: typer.Context, variants: list[str]) -> None:
+    """--seeds and --loops shape one variant each: given without it, they are an error, not silently unused."""
+    for name, variant in _GRID_OPTIONS.items():
+        if given(ctx, name) and variant not in variants:
+            raise PaintersError(f"--{name} applies to the {variant} variant, and it is not among --variants")
 
 
 def _no_ray_options(ctx: typer.Context) -> None:
@@ -117,9 +129,9 @@ def _no_ray_options(ctx: typer.Context) -> None:
 
 
 def results(
-    db: Path = typer.Option(..., "--db", help="The results store (read only)."),
-    csv: Path | None = typer.Option(None, "--csv", help="Write the table as CSV to this file instead."),
-    samples: Path | None = typer.Option(
+    db: Path = READ_DB,
+    csv: Path | None = path_option(None, "--csv", help="Write the table as CSV to this file instead."),
+    samples: Path | None = path_option(
         None, "--samples", help="Write each document's record (JSON lines, as lm-eval's --log_samples) to this file."
     ),
 ) -> None:
@@ -129,8 +141,8 @@ def results(
 
     if csv is not None and samples is not None:
         raise PaintersError("give --csv (the table) or --samples (every document's record), not both")
-    output_file(csv, "--csv")
-    output_file(samples, "--samples")
+    output_file(csv, "--csv", (db,))
+    output_file(samples, "--samples", (db,))
     with open_existing(db) as store:
         if samples is not None:
             typer.echo(f"{write_samples(store, samples)} records written to {samples}", err=True)
@@ -145,14 +157,14 @@ def results(
 
 
 def report(
-    db: Path = typer.Option(..., "--db", help="The results store (read only)."),
-    out: Path = typer.Option(..., "--out", help="Folder for the PNG figures and index.html."),
+    db: Path = READ_DB,
+    out: Path = path_option(..., "--out", help="Folder for the PNG figures and index.html."),
 ) -> None:
     """The paper's figures from a results store: PNGs and one self-contained index.html."""
     from painters.report.page import report as write_report
     from painters.study.store import open_existing
 
-    output_folder(out, "--out")
+    output_folder(out, "--out", (db,))
     with open_existing(db) as store:
         typer.echo(write_report(store, out))
 
@@ -160,7 +172,7 @@ def report(
 @placed()
 def paper(
     model: str = MODEL,
-    out: Path | None = typer.Option(None, "--out", help="Folder for results.db and the report (paper-<model>)."),
+    out: Path | None = path_option(None, "--out", help="Folder for results.db and the report (paper-<model>)."),
     full: bool = typer.Option(False, "--full", help="The paper's whole grid, every document (for a GPU)."),
     limit: int | None = typer.Option(None, "--limit", help="Documents per task (default: 24, or all with --full)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Contexts per forward pass, at most."),
@@ -176,7 +188,7 @@ def paper(
     checks.limit(limit)
     checks.input_folder(data_dir, "--data-dir")
     folder = out if out is not None else Path(f"paper-{Path(model).name}")
-    output_folder(folder, "--out")
+    output_folder(folder, "--out", (local_model(model), data_dir))
     facts = model_source(model)
     if facts is not None:
         for part in study(facts.num_layers, full, limit, facts.encoder).parts:

@@ -8,14 +8,14 @@ from pathlib import Path
 import typer
 
 from painters import checks
-from painters.checks import model_source, output_file
-from painters.cli.options import DTYPE, MODEL, load, load_planned, placed, planned
+from painters.checks import local_model, model_source, output_file, output_folder
+from painters.cli.options import DTYPE, MODEL, given, load, load_planned, path_option, placed, planned
 from painters.core.errors import PaintersError
 from painters.models.placement import Placement
 
 
 def export(
-    out: Path = typer.Option(..., "--out", help="Folder for the checkpoint (hf), or the YAML file (mergekit)."),
+    out: Path = path_option(..., "--out", help="Folder for the checkpoint (hf), or the YAML file (mergekit)."),
     model: str = MODEL,
     plan: str = typer.Option(..., "--plan", help="Plan text or variant:key=value,... (skip:n=6); no parallel blocks."),
     fmt: str = typer.Option("hf", "--format", help="hf (a Hugging Face folder) or mergekit (a passthrough YAML)."),
@@ -27,6 +27,10 @@ def export(
     from painters.tools.export import export as write_export
 
     check_destination(out, fmt, force)
+    if fmt == "mergekit":
+        output_file(out, "--out", (local_model(model),))
+    else:  # the folder is swapped for the new checkpoint as a whole
+        output_folder(out, "--out", (local_model(model),), replaced=True)
     placement = Placement("cpu", dtype).named()  # the weights are written, not run: host memory is enough
     early = checks.plan_before_load(plan, model_source(model))
     if early is not None:
@@ -41,6 +45,7 @@ def export(
 
 @placed()
 def bench(
+    ctx: typer.Context,
     plans: str = typer.Option(
         ..., "--plans", help="Plans separated by ';' (plan text has commas), e.g. 'skip:n=6;0-11,15x6,18-29'."
     ),
@@ -49,7 +54,7 @@ def bench(
     prompt_tokens: int = typer.Option(128, "--prompt-tokens", help="Tokens per prompt."),
     new_tokens: int = typer.Option(32, "--new-tokens", help="Tokens decoded through the KV cache (0: no decode)."),
     rounds: int = typer.Option(5, "--rounds", help="Measured rounds, after one warm-up round."),
-    json_path: Path | None = typer.Option(None, "--json", help="Also write the rows as JSON to this file."),
+    json_path: Path | None = path_option(None, "--json", help="Also write the rows as JSON to this file."),
     *,
     placement: Placement,
 ) -> None:
@@ -62,9 +67,13 @@ def bench(
     specs = [spec.strip() for spec in plans.split(";") if spec.strip()]
     if not specs:
         raise PaintersError("no plans given: pass --plans with plans separated by ';', e.g. 'skip:n=6;0-11,18-29'")
+    output_file(json_path, "--json", (local_model(model),))
     facts = model_source(model)
     early = [checks.plan_before_load(spec, facts) for spec in specs]
-    output_file(json_path, "--json")
+    if facts is not None:
+        shape.fit(facts.context_length)
+        if facts.encoder and given(ctx, "new_tokens"):
+            raise PaintersError("--new-tokens sets how many tokens to decode, and an encoder decodes none")
     loaded, _ = load(model, placement)
     layers = loaded.config.num_hidden_layers
     chosen = [planned(spec, plan, layers) for spec, plan in zip(specs, early, strict=True)]

@@ -31,7 +31,7 @@ class Plan:
     @classmethod
     def full(cls, num_layers: int) -> Plan:
         """Every layer once, in its own order: the unmodified model."""
-        return cls(tuple(range(num_layers)))
+        return cls.variant("full", num_layers)
 
     @classmethod
     def variant(cls, name: str, num_layers: int, **options: int | tuple[int, int] | None) -> Plan:

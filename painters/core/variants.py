@@ -133,8 +133,8 @@ def variant_units(name: str, num_layers: int, **options: int | Band | None) -> U
     """
     if name not in _VARIANTS:
         raise PlanError(f"unknown variant '{name}': valid variants are {', '.join(VARIANTS)}")
-    if num_layers < 1:
-        raise PlanError(f"a model needs at least one layer, got num_layers={num_layers}")
+    if not 1 <= num_layers <= MAX_CALLS:
+        raise PlanError(f"num_layers={num_layers} is out of range: a model has 1 to {MAX_CALLS} layers here")
     builder, takes = _VARIANTS[name]
     given = {key: _whole(key, value) for key, value in options.items() if value is not None}
     for key in given:

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from painters.core.adapters import adapter_for
+from painters.core.staging import staging_folder
 from painters.core.versions import converter_versions
 from painters.models.devices import DTYPES
 from painters.models.embedded import EMBEDDED, ModelError, cache_root, embedded_path
@@ -54,10 +54,21 @@ def load_model(
         auto = _auto_class(AutoConfig.from_pretrained(str(source), **options))
         offload = cache_root(cache_dir) / "offload"
         model = auto.from_pretrained(str(source), **placement.load_options(offload), **options)
-        tokenizer = AutoTokenizer.from_pretrained(str(source), **options)
     except OSError as error:
         raise ModelError(_not_found(name, source, options, error)) from None
-    return model.eval(), tokenizer
+    return model.eval(), _tokenizer(name, source, options)
+
+
+def load_tokenizer(name: str, cache_dir: str | Path | None = None):
+    """The model's tokenizer alone (no weights read): what a prompt's length is checked with before loading."""
+    return _tokenizer(name, *_source(name, cache_dir))
+
+
+def _tokenizer(name: str, source: Path, options: dict):
+    try:
+        return AutoTokenizer.from_pretrained(str(source), **options)
+    except OSError as error:
+        raise ModelError(_not_found(name, source, options, error)) from None
 
 
 def empty_model(name: str, cache_dir: str | Path | None = None) -> PreTrainedModel:
@@ -112,11 +123,13 @@ def dequantized(gguf: Path, cache_dir: str | Path | None = None) -> Path:
     if importlib.util.find_spec("gguf") is None:
         raise ModelError(f"converting '{gguf.name}' needs the gguf library: pip install 'painters[gguf]'")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
+    staging = staging_folder(target.parent)  # a killed conversion's is removed by the next one
     try:
         _write_dequantized(gguf, staging)
         (staging / KEY_FILE).write_text(json.dumps(key, indent=1, sort_keys=True))
         os.replace(staging, target)  # atomic: a killed run never leaves a half-written cache entry
+    except (ValueError, KeyError, IndexError) as error:  # what gguf and numpy raise on a cut or damaged file
+        raise ModelError(f"cannot convert '{gguf.name}' ({error}): the file is damaged or cut short") from None
     except OSError:
         if not (target / "model.safetensors").exists():
             raise

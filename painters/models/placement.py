@@ -7,6 +7,7 @@ the named device exists, before anything loads. What a device does at run time i
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,18 +34,25 @@ class Placement:
     attn: str | None = None
 
     def named(self) -> Placement:
-        """This placement if every name is one painters knows, or a one-line error naming what is valid."""
+        """This placement if every name is one painters knows (and flash attention, if named, is installed),
+        or a one-line error naming what is valid."""
         if _DEVICE.fullmatch(self.device) is None:
             raise PaintersError(f"unknown --device '{self.device}': valid devices are auto, cpu, cuda, cuda:N, mps")
         if self.dtype != "auto" and self.dtype not in DTYPE_NAMES:
             raise PaintersError(f"unknown --dtype '{self.dtype}': valid dtypes are auto, {', '.join(DTYPE_NAMES)}")
         if self.device_map is not None:
             if self.device_map not in DEVICE_MAPS:
-                raise PaintersError(f"unknown --device-map '{self.device_map}': valid maps are {', '.join(DEVICE_MAPS)}")
+                raise PaintersError(
+                    f"unknown --device-map '{self.device_map}': valid maps are {', '.join(DEVICE_MAPS)}"
+                )
             if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
-                raise PaintersError(f"--device-map spreads a model over CUDA GPUs, CPU and disk: not over '{self.device}'")
+                raise PaintersError(
+                    f"--device-map spreads a model over CUDA GPUs, CPU and disk: not over '{self.device}'"
+                )
         if self.attn is not None and self.attn not in ATTENTION:
             raise PaintersError(f"unknown --attn '{self.attn}': valid kernels are {', '.join(ATTENTION)}")
+        if self.attn == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+            raise PaintersError("--attn flash_attention_2 needs the flash-attn package: pip install flash-attn")
         return self
 
     def check(self) -> Placement:
@@ -93,7 +101,12 @@ def _valid_devices() -> list[str]:
     import torch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return ["auto", "cpu", *(f"cuda:{i}" for i in range(count)), *(["mps"] if torch.backends.mps.is_available() else [])]
+    return [
+        "auto",
+        "cpu",
+        *(f"cuda:{i}" for i in range(count)),
+        *(["mps"] if torch.backends.mps.is_available() else []),
+    ]
 
 
 def _resolve_dtype(name: str, device: str) -> str:

@@ -142,10 +142,24 @@ class Store:
             self._db.executescript(_TABLES)
             self._stamp()
         except sqlite3.DatabaseError as error:
-            raise StoreError(f"'{self.path}' is not a painters results store ({error}): give a new --db file") from None
+            raise self._unreadable(error, read_only) from None
+
+    def _unreadable(self, error: sqlite3.DatabaseError, read_only: bool) -> StoreError:
+        """What to say about a store SQLite cannot open: damaged, unreachable for its write-ahead log, or no store."""
+        if "malformed" in str(error) or "disk image" in str(error):
+            return StoreError(f"'{self.path}' is damaged ({error}): painters neither reads nor writes it; "
+                              "restore it from a copy, or give a new --db file")  # fmt: skip
+        if read_only and "unable to open" in str(error) and _pending_log(self.path):
+            return StoreError(f"'{self.path}' has changes in its write-ahead log that SQLite can only read with "
+                              f"write access to '{self.path.parent}': copy the store and its -wal file to a "
+                              "writable folder")  # fmt: skip
+        return StoreError(f"'{self.path}' is not a painters results store ({error}): give a new --db file")
 
     def _check(self) -> None:
-        """The file is a store of this version; an older schema is readable, and a writer upgrades it."""
+        """The file is an intact store of this version; an older schema is readable, and a writer upgrades it."""
+        verdict = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        if verdict != "ok":  # a damaged file is neither read (wrong numbers) nor written (more damage)
+            raise sqlite3.DatabaseError(f"database disk image is malformed: {' '.join(verdict.split())[:200]}")
         tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         meta = dict(self._db.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
         if meta.get("format") != FORMAT:
@@ -302,9 +316,13 @@ def _key(cell: Cell) -> tuple:
 
 def _read_only_uri(path: Path) -> str:
     """An SQLite URI that never writes: immutable unless a writer's WAL holds cells not yet in the file."""
+    return f"{path.resolve().as_uri()}?mode=ro{'' if _pending_log(path) else '&immutable=1'}"
+
+
+def _pending_log(path: Path) -> bool:
+    """Whether a writer left cells in the store's write-ahead log that are not yet in the file."""
     wal = path.with_name(path.name + "-wal")
-    pending = wal.exists() and wal.stat().st_size > 0
-    return f"{path.resolve().as_uri()}?mode=ro{'' if pending else '&immutable=1'}"
+    return wal.exists() and wal.stat().st_size > 0
 
 
 def open_existing(path: str | Path) -> Store:

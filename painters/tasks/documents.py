@@ -35,6 +35,10 @@ class GlueOptions:
             raise PaintersError(f"unknown pooling '{self.pooling}': valid poolings are {', '.join(POOLINGS)}")
         if self.folds < 2:
             raise PaintersError(f"--folds {self.folds} is out of range: cross-validation needs at least 2 folds")
+        if self.seed < 0:
+            raise PaintersError(f"--seed {self.seed} is out of range: give a whole number >= 0")
+        if not 0 < self.learning_rate < 1:
+            raise PaintersError(f"--learning-rate {self.learning_rate} is out of range: give a rate between 0 and 1")
         return self
 
 
@@ -58,7 +62,6 @@ def _count(counts: dict[int, int], label: int) -> int:
     """Count one more `label`; the count of the rarest class so far."""
     counts[label] += 1
     return min(counts.values())
-
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,15 @@ class Shape:
                 raise PaintersError(f"{name} {value} is out of range: give a whole number >= {least}")
         return self
 
+    def fit(self, context: int) -> Shape:
+        """This shape if a prompt and its new tokens fit a model of `context` positions."""
+        if self.prompt_tokens + self.new_tokens > context:
+            raise PaintersError(
+                f"--prompt-tokens {self.prompt_tokens} plus --new-tokens {self.new_tokens} exceed the model's "
+                f"{context} positions: give fewer tokens"
+            )
+        return self
+
 
 SPEEDUP_SHAPE = Shape(batch_size=1, prompt_tokens=64, new_tokens=0)  # what a sweep measures each plan at
 SPEEDUP_ROUNDS = 3
@@ -131,11 +140,7 @@ def summary_json(rows: list[dict], model: str, device: str, shape: Shape, rounds
 
 
 def _inputs(model: PreTrainedModel, shape: Shape) -> dict[str, torch.Tensor]:
-    if shape.prompt_tokens + shape.new_tokens > context_length(model.config):
-        raise PaintersError(
-            f"--prompt-tokens {shape.prompt_tokens} plus --new-tokens {shape.new_tokens} exceed the model's "
-            f"{context_length(model.config)} positions: give fewer tokens"
-        )
+    shape.fit(context_length(model.config))
     generator = torch.Generator().manual_seed(0)
     vocab = model.config.vocab_size
     prompt = torch.randint(0, vocab, (shape.batch_size, shape.prompt_tokens), generator=generator)

@@ -31,6 +31,7 @@ from painters.core.errors import PaintersError
 from painters.core.execution import PlannedLayers, planned_fields, resolve_plan, set_fields
 from painters.core.grammar import unit_text
 from painters.core.plan import Plan
+from painters.core.staging import staging_folder
 
 FORMATS = ("hf", "mergekit")
 _SENTENCE_TRANSFORMERS = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
@@ -128,7 +129,7 @@ def _copy_sentence_transformers(source: Path, folder: Path) -> None:
 @contextmanager
 def _staged(target: Path, folder: bool) -> Iterator[Path]:
     """A temporary path beside `target` to write into; renamed onto `target` (replacing it) once complete."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = staging_folder(target.parent)  # a killed export's is removed by the next one
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the export gets the permissions of any new folder
     written = staging if folder else staging / target.name
     try:
