@@ -146,7 +146,7 @@ class ModelFacts:
 
 def local_model(name: str) -> Path | None:
     """The file or folder a model name reads on this machine (None for a hub id): an input no output may be."""
-    path = embedded_path(name) if name in EMBEDDED else Path(name).expanduser()
+    path = embedded_path(name, whole=False) if name in EMBEDDED else Path(name).expanduser()
     return path if name.strip() and path.exists() else None
 
 
@@ -159,7 +159,7 @@ def model_source(name: str) -> ModelFacts | None:
     if not name.strip():
         names = ", ".join(EMBEDDED)
         raise ModelError(f"empty --model: give an embedded name ({names}), a folder, a .gguf file or a hub id")
-    path = embedded_path(name) if name in EMBEDDED else Path(name).expanduser()
+    path = embedded_path(name, whole=False) if name in EMBEDDED else Path(name).expanduser()
     if path.is_dir():
         return _folder_facts(name, path)
     if path.is_file():
@@ -207,7 +207,7 @@ def _safetensors_header(path: Path) -> None:
 
 
 def _gguf_facts(name: str, path: Path) -> ModelFacts:
-    if path.suffix != ".gguf":
+    if path.suffix != ".gguf" and name not in EMBEDDED:  # an embedded model in chunks: its first chunk
         raise ModelError(f"'{name}' is a file but not a .gguf: give a model folder, a .gguf file or a hub id")
     try:
         with path.open("rb") as f:

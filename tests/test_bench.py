@@ -134,3 +134,14 @@ def test_the_report_draws_score_against_speed_up_with_the_pareto_front(tmp_path)
         "skip n=2": {"plan": "0-1,4-5", "speedup": 1.4, "score": 0.5},
         "skip n=4": {"plan": "0,5", "speedup": 2.5, "score": 0.0},
     }
+
+
+def test_the_weight_split_says_how_much_skipping_can_buy():
+    from painters.tools.bench import format_split, weight_split
+
+    model = tiny_model("llama")
+    layers = sum(p.numel() for p in model.model.layers.parameters())
+    head = model.lm_head.weight.numel()
+    split = weight_split(model)
+    assert split == {"layers": layers / (layers + head), "output_layer": head / (layers + head)}
+    assert format_split(split).startswith("per token, the layers do 95% of the multiply-adds with weights and the")

@@ -54,7 +54,7 @@ DEFECTS = [
     (["similarity", "--out", "afile"], "error: --out 'afile' is an existing file, not a folder"),
     # 6: bad models
     (["layers", "--model", "./emptydir"], "error: folder './emptydir' holds no model: a model folder has a config.json"),
-    (["layers", "--model", ""], "error: empty --model: give an embedded name (smollm2-135m, minilm-l6)"),
+    (["layers", "--model", ""], "error: empty --model: give an embedded name (smollm2-135m, minilm-l6, gemma3-270m)"),
     (["layers", "--model", "garbage.gguf"], "error: cannot read the GGUF header of 'garbage.gguf' (it does not start with 'GGUF')"),
     (["paper", "--model", "./emptydir"], "error: folder './emptydir' holds no model"),
     (["layers", "--model", "afile"], "error: 'afile' is a file but not a .gguf"),

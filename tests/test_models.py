@@ -60,7 +60,7 @@ def test_unreachable_hub_fails_at_once_with_a_clear_message(monkeypatch):
     with pytest.raises(ModelError) as error:
         load_model("some-org/some-model")
     assert str(error.value) == (
-        "cannot load model 'some-org/some-model': it is not an embedded model (smollm2-135m, minilm-l6), "
+        "cannot load model 'some-org/some-model': it is not an embedded model (smollm2-135m, minilm-l6, gemma3-270m), "
         "a local folder or a .gguf file, and the Hugging Face hub is unreachable from here and the local hub "
         "cache does not hold it"
     )

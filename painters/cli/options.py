@@ -13,7 +13,7 @@ import typer
 
 from painters.core.errors import PaintersError
 from painters.core.plan import Plan
-from painters.models.embedded import DEFAULT_MODEL
+from painters.models.embedded import DEFAULT_MODEL, EMBEDDED
 from painters.models.placement import Placement
 from painters.tasks.catalog import get_task
 
@@ -31,7 +31,7 @@ def path_option(default, *names: str, help: str):
 
 
 MODEL = typer.Option(
-    DEFAULT_MODEL, "--model", "-m", help="Embedded name (smollm2-135m, minilm-l6), folder, .gguf or hub id."
+    DEFAULT_MODEL, "--model", "-m", help=f"Embedded name ({', '.join(EMBEDDED)}), folder, .gguf or hub id."
 )
 DEVICE = typer.Option("auto", "--device", help="auto (a GPU if there is one), cpu, cuda, cuda:N or mps.")
 DTYPE = typer.Option(

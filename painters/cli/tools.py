@@ -60,7 +60,7 @@ def bench(
 ) -> None:
     """Speed and peak memory of plans against the full model: prefill tokens/s, decode ms/token, peak MiB."""
     from painters.models.devices import Meter, input_device
-    from painters.tools.bench import Shape, format_table, summary_json
+    from painters.tools.bench import Shape, format_split, format_table, summary_json, weight_split
     from painters.tools.bench import bench as measure
 
     shape = Shape(batch_size, prompt_tokens, new_tokens).check(rounds)
@@ -80,5 +80,6 @@ def bench(
     meter = Meter(input_device(loaded))
     rows = measure(loaded, chosen, shape, rounds, meter, progress=True)
     typer.echo(format_table(rows, shape, meter.describe()))
+    typer.echo(format_split(weight_split(loaded)))
     if json_path is not None:
         json_path.write_text(summary_json(rows, model, meter.describe(), shape, rounds))
