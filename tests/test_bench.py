@@ -3,10 +3,12 @@
 No test asserts a timing (they depend on the machine): the numbers checked are the ones that do not.
 """
 
+import html
 import io
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from tiny import CharTokenizer, tiny_model
@@ -15,6 +17,7 @@ import painters.study.units as units_module
 from painters import PaintersError
 from painters.report.page import report
 from painters.report.tradeoff import pareto_front
+from painters.study.fingerprints import model_fingerprint
 from painters.study.grid import grid
 from painters.study.store import Cell, Label, Store
 from painters.study.sweep import sweep
@@ -145,3 +148,37 @@ def test_the_weight_split_says_how_much_skipping_can_buy():
     split = weight_split(model)
     assert split == {"layers": layers / (layers + head), "output_layer": head / (layers + head)}
     assert format_split(split).startswith("per token, the layers do 95% of the multiply-adds with weights and the")
+
+
+def test_the_sweep_records_the_attention_kinds_and_weight_split_and_the_report_shows_them(tmp_path):
+    model = tiny_model("gemma3_text")  # layers 1, 3, 5 full attention, the others a window of 4
+    layers = sum(p.numel() for p in model.model.layers.parameters())
+    head = model.lm_head.weight.numel()
+    points = grid(6, ["skip_layer", "skip"], [2])
+    with Store(tmp_path / "r.db") as store:
+        sweep(model, CharTokenizer(), "tiny", points, ["arc_easy"], store, limit=3, progress=False)
+        assert store.model_facts() == {
+            "num_layers": 6, "full_attention_layers": [1, 3, 5], "sliding_window": 4,
+            "weight_split": {"layers": layers / (layers + head), "output_layer": head / (layers + head)},
+        }  # fmt: skip
+        states = ["embeddings", *map(str, range(6))]
+        matrix = pd.DataFrame(np.eye(7), index=pd.Index(states, name="state"), columns=states)
+        store.put_matrix(model_fingerprint(model), "0-5", "cosine", "tiny, 3 documents", matrix.to_csv())
+        page = report(store, tmp_path / "report").read_text()
+    note = "Layers 1, 3, 5 (marked full) attend to the whole context; the other layers only to the last 4 tokens"
+    assert note in page.split('id="layer-similarity"')[1].split("</section>")[0]
+    single = page.split('id="single-layers"')[1].split("</section>")[0]
+    assert note in single and "shaded: full-attention layer (1, 3, 5)." in single
+    share = layers / (layers + head)  # skipping 3 of 6 layers removes half the layers' share
+    assert (
+        f"the 6 layers do {share:.0%} of the multiply-adds with weights, the output layer {1 - share:.0%}. Leaving "
+        f"out k of the 6 layer calls removes k/6 of the layers' share: skipping 3 layers removes {share / 2:.0%} of "
+        f"those multiply-adds ({1 / (1 - share / 2):.2f}x if they were all the time;"
+    ) in html.unescape(page.split('id="accuracy-against-speed"')[1])
+
+
+def test_a_model_of_one_attention_kind_marks_no_layers():
+    from painters.core.adapters import full_attention_layers
+
+    assert full_attention_layers(tiny_model("llama").config) is None
+    assert full_attention_layers(tiny_model("gemma3_text").config) == [1, 3, 5]

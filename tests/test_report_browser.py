@@ -9,7 +9,8 @@ import pytest
 from painters.report.page import report
 from painters.study.store import open_existing
 
-STORE = Path(__file__).parent.parent / "docs" / "figures" / "paper-smollm2-135m" / "results.db"
+FIGURES = Path(__file__).parent.parent / "docs" / "figures"
+STUDIES = ["paper-smollm2-135m", "paper-gemma3-270m"]  # the committed studies' stores
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # Every element outside a scrolling box must fit the viewport; every image must have loaded; every element
@@ -43,13 +44,14 @@ def browser():
         launched.close()
 
 
-@pytest.fixture(scope="module")
-def written(tmp_path_factory):
-    """The report of the committed SmolLM2 store, drawn from the store opened read-only."""
-    before = STORE.read_bytes()
-    with open_existing(STORE) as store:
+@pytest.fixture(scope="module", params=STUDIES)
+def written(request, tmp_path_factory):
+    """The report of a committed study's store, drawn from the store opened read-only."""
+    store_path = FIGURES / request.param / "results.db"
+    before = store_path.read_bytes()
+    with open_existing(store_path) as store:
         index = report(store, tmp_path_factory.mktemp("report"))
-    assert STORE.read_bytes() == before and not STORE.with_name("results.db-wal").exists()
+    assert store_path.read_bytes() == before and not store_path.with_name("results.db-wal").exists()
     return index
 
 

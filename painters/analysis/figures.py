@@ -19,20 +19,28 @@ def heatmap(
     figsize: tuple[float, float] | None = None,
     max_ticks: int = _MAX_TICKS,
     dpi: int = 120,
+    marked: dict[str, str] | None = None,
 ) -> None:
     """A labelled square heatmap of a state x state matrix, with a colour bar, written as PNG.
 
     By default the figure grows with the matrix and labels up to 40 states in small type; a report
-    gives a fixed size and fewer ticks, so the labels stay as large as its text.
+    gives a fixed size and fewer ticks, so the labels stay as large as its text. `marked` relabels some
+    states (always ticked, in bold), e.g. the full-attention layers of a model that mixes attention kinds.
     """
     size = len(frame)
+    marked = marked or {}
     figure = Figure(figsize=figsize or (7 + size / 12, 6 + size / 12), layout="constrained")
     axes = figure.subplots()
     image = axes.imshow(frame.to_numpy(), cmap="viridis", origin="upper")
-    ticks = np.arange(0, size, max(1, -(-size // max_ticks)))
+    regular = range(0, size, max(1, -(-size // max_ticks)))
+    ticks = sorted({*regular, *(t for t in range(size) if str(frame.index[t]) in marked)})
     font = None if figsize else 7
-    axes.set_xticks(ticks, [frame.columns[t] for t in ticks], rotation=90, fontsize=font)
-    axes.set_yticks(ticks, [frame.index[t] for t in ticks], fontsize=font)
+    names = [marked.get(str(frame.index[t]), str(frame.index[t])) for t in ticks]
+    axes.set_xticks(ticks, names, rotation=90, fontsize=font)
+    axes.set_yticks(ticks, names, fontsize=font)
+    for tick in [*axes.get_xticklabels(), *axes.get_yticklabels()]:
+        if tick.get_text() in marked.values():
+            tick.set_fontweight("bold")
     axes.set_xlabel("state (after step)")
     axes.set_ylabel("state (after step)")
     axes.set_title(title)

@@ -113,6 +113,13 @@ def has_sliding_window(config) -> bool:
     return getattr(config, "sliding_window", None) is not None
 
 
+def full_attention_layers(config) -> list[int] | None:
+    """The layers that attend to the whole context in a model that mixes them with sliding-window layers
+    (Gemma 3: every sixth layer); None when every layer attends the same way."""
+    kinds = [sliding_window(config, layer) is None for layer in range(config.num_hidden_layers)]
+    return [layer for layer, full in enumerate(kinds) if full] if len(set(kinds)) > 1 else None
+
+
 def context_length(config) -> int:
     """How many positions the model takes, read as lm-eval-harness reads it (2048 when the config is silent)."""
     for name in ("n_positions", "max_position_embeddings", "n_ctx"):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 FONT = {"font.size": 11}  # shown at 616 px, 11 pt is 16.8 px and a 10 pt legend 15.3 px: the body's 15 px at least
 
@@ -15,10 +16,13 @@ FONT = {"font.size": 11}  # shown at 616 px, 11 pt is 16.8 px and a 10 pt legend
 SIZE, DPI = (5.6, 4.0), 140  # shown at 616 px wide; the PNG holds 1.27x that, for zooming
 
 
-def line_figure(path, rows, group, x, y, xlabel, ylabel, title, reference) -> tuple[Path, str]:
-    """Lines with a ±1 stderr band, one per group."""
+def line_figure(path, rows, group, x, y, xlabel, ylabel, title, reference, marks=("", [])) -> tuple[Path, str]:
+    """Lines with a ±1 stderr band, one per group; `marks` (name, x values) shades those x values."""
     figure = Figure(figsize=SIZE, layout="constrained")
     axes = figure.subplots()
+    shade, marked = marks
+    for k, value in enumerate(marked):
+        axes.axvspan(value - 0.5, value + 0.5, color="tab:grey", alpha=0.2, linewidth=0, label=None if k else shade)
     error = f"{y}_stderr"
     for name, part in rows.groupby(group):
         part = part.sort_values(x)
@@ -27,8 +31,11 @@ def line_figure(path, rows, group, x, y, xlabel, ylabel, title, reference) -> tu
     for value, style in zip(reference, ("--", ":"), strict=False):
         axes.axhline(value, color="black" if style == "--" else "grey", linestyle=style,
                      label="full model" if style == "--" else "chance")  # fmt: skip
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     label_axes(axes, xlabel, ylabel, title)
-    alt = f"{title}: {ylabel} against {xlabel} for {', '.join(map(_legend, rows[group].unique()))}, with ± 1 stderr bands."
+    groups = ", ".join(map(_legend, rows[group].unique()))
+    alt = f"{title}: {ylabel} against {xlabel} for {groups}, with ± 1 stderr bands"
+    alt += f"; shaded: {shade} ({', '.join(map(str, marked))})." if marked else "."
     return save(figure, path), alt
 
 

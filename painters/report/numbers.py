@@ -211,3 +211,15 @@ def left_text(left: list[str]) -> str:
 def _mean_text(tasks: list[str], excluded: list[str]) -> str:
     text = f"Normalised means include {', '.join(tasks) if tasks else 'no task'}"
     return text + (f"; left out: {'; '.join(excluded)}." if excluded else ".")
+
+
+def attention_notes(facts: dict) -> tuple[str, ...]:
+    """What a figure's marked layers mean, for a model that mixes full and sliding-window attention."""
+    layers = facts.get("full_attention_layers")
+    if not layers:
+        return ()
+    note = (
+        f"Layers {', '.join(map(str, layers))} (marked full) attend to the whole context; the other layers only "
+        f"to the last {facts['sliding_window']} tokens (a sliding window)."
+    )
+    return (note,)

@@ -47,7 +47,7 @@ def report(store: Store, out: str | Path) -> Path:
     with rc_context(FONT):
         sections = [
             similarity_section(store, folder),
-            single_layers_section(scores, folder),
+            single_layers_section(scores, folder, store.model_facts()),
             per_task_section(scores, folder),
             variants_section(scores, folder),
             looped_section(scores, folder),

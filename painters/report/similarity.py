@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from painters.report.draw import DPI
-from painters.report.numbers import Section
+from painters.report.numbers import Section, attention_notes
 from painters.study.store import Store
 
 
@@ -19,7 +19,9 @@ def similarity_section(store: Store, folder: Path) -> Section | None:
     from painters.analysis.figures import heatmap
 
     matrix = pd.read_csv(io.StringIO(rows[0]["csv"]), index_col=0)
-    heatmap(matrix, "Mean cosine similarity", folder / "similarity.png", "cosine", (5.6, 5.6), 12, DPI)
+    facts = store.model_facts()
+    marked = {str(layer): f"{layer} (full)" for layer in facts.get("full_attention_layers") or []}
+    heatmap(matrix, "Mean cosine similarity", folder / "similarity.png", "cosine", (5.6, 5.6), 12, DPI, marked)
     alt = (
         f"Heatmap of the mean cosine similarity between the hidden states after each of {len(matrix)} steps "
         f"(embeddings and every layer); {rows[0]['source']}."
@@ -28,4 +30,5 @@ def similarity_section(store: Store, folder: Path) -> Section | None:
         f"Average cosine similarity between the hidden states of every two layers, per real token "
         f"({rows[0]['source']}). Similar layers share a representation space."
     )
-    return Section("Layer similarity", text, [(folder / "similarity.png", alt)])
+    figures = [(folder / "similarity.png", alt)]
+    return Section("Layer similarity", text, figures, notes=attention_notes(facts))

@@ -11,6 +11,7 @@ from painters.report.numbers import (
     NO_GOLD,
     SINGLE_VARIANTS,
     Section,
+    attention_notes,
     figure_rows,
     mean_over_tasks,
     tasks_with_gold,
@@ -18,16 +19,20 @@ from painters.report.numbers import (
 )
 
 
-def single_layers_section(scores: pd.DataFrame, folder: Path) -> Section | None:
+def single_layers_section(scores: pd.DataFrame, folder: Path, facts: dict) -> Section | None:
+    """`facts`: the model's (`Store.model_facts`); its full-attention layers are shaded in the figures."""
     if (found := figure_rows(scores, SINGLE_VARIANTS)) is None:
         return None
     rows, tasks, notes = found
+    notes = [*attention_notes(facts), *notes]
+    marks = ("full-attention layer", facts.get("full_attention_layers") or [])
     mean = mean_over_tasks(rows, ["variant", "layer"], tasks) if tasks else None
     figures = []
     if mean is not None and not mean.empty:
         figures.append(line_figure(
             folder / "single_layers.png", mean, "variant", "layer", "normalised", "layer i",
             "normalised score (mean over tasks)", "Skipping one layer, swapping neighbours", reference=(1, 0),
+            marks=marks,
         ))  # fmt: skip
     gold_tasks, gold_note = tasks_with_gold(rows, ["variant", "layer"])
     gold = mean_over_tasks(rows, ["variant", "layer"], gold_tasks)
@@ -36,6 +41,7 @@ def single_layers_section(scores: pd.DataFrame, folder: Path) -> Section | None:
         figures.append(line_figure(
             folder / "single_layers_gold.png", gold, "variant", "layer", "token_change", "layer i",
             "change of gold log-likelihood per token (nats)", "Gold answer per token, mean over tasks", reference=(0,),
+            marks=marks,
         ))  # fmt: skip
     else:
         notes.append(NO_GOLD)

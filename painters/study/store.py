@@ -5,7 +5,8 @@ fingerprint, the plan text, the task, the limit, the data's fingerprint and the 
 is inserted whole, in one transaction, only once it is complete, and a rerun skips what is stored. Runs record what computed the cells (library
 versions, dtype, device, command), so a report can say what produced it. Labels (variant, n, seed, loops)
 say which grid points produced a plan; two variants that build the same plan share its cells. Speeds hold
-each plan's measured speed-up over the full model, once per plan.
+each plan's measured speed-up over the full model, once per plan. Models hold what a report needs to know of
+the model's architecture (which layers attend to the whole context, the output layer's share of the work).
 
 A cell is computed in pieces (a sweep's units of work: batches of a task's pairs, documents to generate
 from), and each finished unit's pieces are stored at once, so an interrupted sweep loses only the units
@@ -27,8 +28,8 @@ from painters import __version__
 from painters.core.errors import PaintersError
 
 FORMAT = "painters-results"
-SCHEMA = 2
-MIGRATES = ("1",)  # older schemas a writer upgrades in place (2 added the pieces and samples tables)
+SCHEMA = 3
+MIGRATES = ("1", "2")  # older schemas a writer upgrades in place (2 added pieces and samples, 3 models)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,6 +64,7 @@ CREATE TABLE IF NOT EXISTS samples (
     data_fingerprint TEXT NOT NULL, version TEXT NOT NULL, records TEXT NOT NULL,
     PRIMARY KEY (model_fingerprint, plan, task, "limit", data_fingerprint, version)
 );
+CREATE TABLE IF NOT EXISTS models (model_fingerprint TEXT PRIMARY KEY, facts TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS matrices (
     model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL,
     csv TEXT NOT NULL, PRIMARY KEY (model_fingerprint, plan, name, source)
@@ -282,6 +284,16 @@ class Store:
             self._db.execute(
                 "INSERT OR IGNORE INTO speeds VALUES (?, ?, ?, ?, ?)", (model_fingerprint, plan, speedup, shape, device)
             )
+
+    def put_model(self, model_fingerprint: str, facts: dict[str, object]) -> None:
+        """What a report needs to know of the model (`painters.study.units.Worker.describe`)."""
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO models VALUES (?, ?)", (model_fingerprint, json.dumps(facts)))
+
+    def model_facts(self) -> dict[str, object]:
+        """The stored model's facts; empty for a store written before painters recorded them."""
+        rows = self.query("SELECT facts FROM models") if self._has_table("models") else []
+        return json.loads(rows[0]["facts"]) if rows else {}
 
     def put_matrix(self, model_fingerprint: str, plan: str, name: str, source: str, csv: str) -> None:
         with self._transaction():

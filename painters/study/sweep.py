@@ -134,6 +134,7 @@ def run_sweep(
     check_kinds(adapter_for(facts["model_type"]).encoder, f"'{facts['model_type']}'", [get_task(t) for t in tasks])
     fingerprint = facts["fingerprint"]
     check_model(store, fingerprint)
+    store.put_model(fingerprint, facts["facts"])
     for point in points:
         store.label(fingerprint, str(point.plan), point.label)
     plans = sharing_order([point.plan for point in points])

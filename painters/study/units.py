@@ -17,13 +17,14 @@ from dataclasses import asdict, dataclass
 
 from transformers import PreTrainedModel
 
+from painters.core.adapters import full_attention_layers
 from painters.core.plan import Plan
 from painters.models.devices import Meter, input_device, tokens_per_pass
 from painters.study.fingerprints import model_fingerprint
 from painters.tasks.documents import GlueOptions, TaskData
 from painters.tasks.evaluation import part_items, run_part, task_batching
 from painters.tasks.scoring import Batching
-from painters.tools.bench import SPEEDUP_SHAPE, speedups
+from painters.tools.bench import SPEEDUP_SHAPE, speedups, weight_split
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,13 @@ class Worker:
 
     def describe(self) -> dict[str, object]:
         """What a sweep needs to know of the model before any unit: type, layers, fingerprint, default
-        tokens per pass, and what computes its cells (library versions, dtype, device)."""
+        tokens per pass, what computes its cells (library versions, dtype, device), and the facts a report
+        shows (which layers attend to the whole context, the output layer's share of the work)."""
         import torch
         import transformers
 
         config = self.model.config
+        split = weight_split(self.model)
         return {
             "model_type": config.model_type,
             "num_layers": config.num_hidden_layers,
@@ -83,6 +86,9 @@ class Worker:
             "max_tokens": tokens_per_pass(input_device(self.model)),
             "environment": {"torch": torch.__version__, "transformers": transformers.__version__,
                             "dtype": str(self.model.dtype), "device": str(input_device(self.model))},
+            "facts": {"num_layers": config.num_hidden_layers, "weight_split": split,
+                      "full_attention_layers": full_attention_layers(config),
+                      "sliding_window": getattr(config, "sliding_window", None)},
         }  # fmt: skip
 
     def speedups(self, plans: list[Plan], progress: bool = False) -> tuple[dict[str, float], str, str]:
