@@ -146,8 +146,13 @@ class ModelFacts:
 
 def local_model(name: str) -> Path | None:
     """The file or folder a model name reads on this machine (None for a hub id): an input no output may be."""
-    path = embedded_path(name, whole=False) if name in EMBEDDED else Path(name).expanduser()
+    path = _model_path(name)
     return path if name.strip() and path.exists() else None
+
+
+def _model_path(name: str) -> Path:
+    """Where a model name would be on this machine: an embedded model's (first) file, or the path as given."""
+    return embedded_path(name, whole=False) if name in EMBEDDED else Path(name).expanduser()
 
 
 def model_source(name: str) -> ModelFacts | None:
@@ -159,7 +164,7 @@ def model_source(name: str) -> ModelFacts | None:
     if not name.strip():
         names = ", ".join(EMBEDDED)
         raise ModelError(f"empty --model: give an embedded name ({names}), a folder, a .gguf file or a hub id")
-    path = embedded_path(name, whole=False) if name in EMBEDDED else Path(name).expanduser()
+    path = _model_path(name)
     if path.is_dir():
         return _folder_facts(name, path)
     if path.is_file():

@@ -28,14 +28,26 @@ CONFIGS = {
 }
 
 
+# OLMES's requests as an lm-eval multiple-choice task: the context and continuations as given, nothing
+# between them (OLMES's continuations bring their leading space); acc_norm divides by the continuation's
+# characters, its space included, which is OLMES's acc_per_char
+OLMES = {
+    "output_type": "multiple_choice", "doc_to_text": "{{context}}", "doc_to_choice": "{{continuations}}",
+    "doc_to_target": "{{gold}}", "target_delimiter": "",
+    "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
+                    {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}],
+}  # fmt: skip
+
+
 def task_configs(tasks: list[str], folder: Path, limit: int) -> list[dict]:
-    """lm-eval's own config of each task, reading the first `limit` documents from a JSONL file in `folder`."""
+    """lm-eval's own config of each task (for an OLMES task, `OLMES`), reading the first `limit` documents
+    from a JSONL file in `folder`."""
     configs = []
     root = Path(lm_eval.__file__).parent / "tasks"
     for name in tasks:
         path = folder / f"{name}.jsonl"
         path.write_text("".join(json.dumps(row) + "\n" for row in load_docs(name)[:limit]))
-        config = load_yaml(root / CONFIGS[name])
+        config = load_yaml(root / CONFIGS[name]) if name in CONFIGS else dict(OLMES)
         config.pop("tag", None)
         config.update(
             task=f"local_{name}", dataset_path="json", dataset_name=None,

@@ -1,5 +1,6 @@
 """Benchmark data: offline sources, split sizes, the Hugging Face schema, and clear errors."""
 
+import gzip
 import json
 
 import pytest
@@ -25,6 +26,47 @@ def test_rows_are_in_the_hugging_face_schema():
     assert load_docs("boolq")[0]["label"] == 0  # "does ethanol take more energy make that produces": False
     assert load_docs("gsm8k")[0]["answer"].endswith("#### 18")
     assert set(load_docs("winogrande")[0]) == {"sentence", "option1", "option2", "answer"}
+
+
+OLMES = {"arithmetic": "arithmetic", "logic": "logical_reasoning", "pattern": "pattern",
+         "strings": "string_operations", "coding": "coding", "knowledge": "common_knowledge"}  # fmt: skip
+
+
+@pytest.mark.parametrize("task", OLMES)
+def test_an_olmes_task_is_its_request_file_as_given(task):
+    """Every (context, continuation) request of the file, in order, and the gold label; its primary metric
+    is the config's; the five documents OLMES gave other shots name their own prompt."""
+    from collections import Counter
+
+    from painters.tasks.catalog import get_task
+
+    folder = data._olmo_root() / "oe_eval_tasks" / f"basic_skills_{OLMES[task]}" / "rc_5shot"
+    with gzip.open(folder / "requests.jsonl.gz", "rt") as lines:
+        requests = [json.loads(line) for line in lines]
+    conditional = [r for r in requests if r["doc_id"] < 1_000_000]
+    docs = [get_task(task).build(row) for row in load_docs(task)]
+    in_order = sorted(conditional, key=lambda r: (r["doc_id"], r["idx"]))
+    assert [pair for doc in docs for pair in doc.pairs] == [
+        (r["request"]["context"], r["request"]["continuation"]) for r in in_order
+    ]
+    gold = {r["doc_id"]: r["label"] for r in conditional}
+    assert [doc.gold for doc in docs] == [gold[i] for i in sorted(gold)]
+    config = json.loads((folder / "config.json").read_text())
+    assert get_task(task).primary == config["task_config"]["primary_metric"] == "acc_per_token"
+    assert sorted(Counter(doc.prompt for doc in docs).values())[:-1] == [1] * 5  # 5 with other shots
+
+
+def test_an_olmes_row_is_schema_checked(tmp_path):
+    row = {"context": "1 + 1 =", "continuations": [" 2", " 3"], "gold": 2}
+    (tmp_path / "arithmetic.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(DataError, match=r"line 1: field 'gold' is 2: it must be an index into continuations"):
+        load_docs("arithmetic", tmp_path)
+    (tmp_path / "arithmetic.jsonl").write_text(json.dumps({**row, "continuations": [" 2", ""], "gold": 0}) + "\n")
+    with pytest.raises(DataError, match=r"field 'continuations' is \[\" 2\", \"\"\]: it must be a list of at least"):
+        load_docs("arithmetic", tmp_path)
+    (tmp_path / "arithmetic.jsonl").write_text(json.dumps({"context": "x"}) + "\n")
+    with pytest.raises(DataError, match=r"rows need context, continuations, gold \(OLMES's requests \(oe-eval\)\)"):
+        load_docs("arithmetic", tmp_path)
 
 
 @pytest.mark.parametrize(

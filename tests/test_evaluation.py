@@ -67,6 +67,27 @@ def test_gold_ll_per_token_divides_by_the_gold_answers_tokens():
         assert result["results"][name]["gold_ll_per_token"] == sum(per_token) / 4
 
 
+def test_olmes_ranks_choices_by_log_likelihood_in_total_per_token_and_per_character():
+    from painters.tasks.metrics import choice_scores
+
+    lls, chars, tokens = [-4.0, -6.0, -4.0], (2, 6, 4), [2, 2, 1]
+    # totals: choice 0 and 2 tie (the first wins); per token -2, -3, -4; per character -2, -1, -1
+    assert choice_scores(("acc", "acc_per_token", "acc_per_char"), lls, 1, chars, tokens) == {
+        "acc": 0.0, "acc_per_token": 0.0, "acc_per_char": 1.0,
+    }  # fmt: skip
+    assert choice_scores(("acc", "acc_norm"), lls, 0, chars, tokens) == {"acc": 1.0, "acc_norm": 0.0}
+
+
+def test_an_olmes_task_scores_per_token_with_the_continuations_own_tokens():
+    model, tokenizer = tiny_model("llama", seed=1), CharTokenizer()
+    result = evaluate(model, tokenizer, None, ["arithmetic"], limit=6, progress=False)
+    for record, row in zip(result["samples"]["arithmetic"], load_docs("arithmetic")[:6], strict=True):
+        per_token = [ll / len(c) for ll, c in zip(record["lls"], row["continuations"], strict=True)]  # 1 a char
+        assert record["acc_per_token"] == float(per_token.index(max(per_token)) == row["gold"])
+        assert record["chance"] == 1 / len(row["continuations"]) == 0.1
+    assert set(result["results"]["arithmetic"]) >= {"acc", "acc_per_token", "acc_per_char", "gold_ll_per_token"}
+
+
 def test_summary_json_is_strict_json_with_null_for_undefined_stderr():
     from painters.tasks.evaluation import summary_json
 

@@ -14,7 +14,7 @@ from lm_eval.tasks import TaskManager
 from painters import evaluate, load_model
 from painters.tasks import gsm8k
 from painters.tasks.catalog import TASKS
-from painters.tasks.data import load_docs
+from painters.tasks.data import SPLITS, load_docs
 from painters.tasks.metrics import aggregate, perplexity_stderr
 
 
@@ -24,14 +24,16 @@ def close(ours: float, theirs: float) -> bool:
     return math.isclose(ours, theirs, rel_tol=1e-6, abs_tol=1e-4)
 
 
-LOGLIKELIHOOD_TASKS = [name for name, task in TASKS.items() if task.kind in ("multiple_choice", "loglikelihood")]
+OLMES_TASKS = [name for name in SPLITS if SPLITS[name].requests]  # lm-eval runs them as `lm_eval_reference.OLMES`
+SCORED = ("multiple_choice", "loglikelihood")
+LOGLIKELIHOOD_TASKS = [name for name, task in TASKS.items() if task.kind in SCORED and name not in OLMES_TASKS]
 DOCS = 30
 
 
 @pytest.fixture(scope="module")
 def lm_eval_tasks(tmp_path_factory):
     configs = lm_eval_reference.task_configs(
-        list(lm_eval_reference.CONFIGS), tmp_path_factory.mktemp("lm-eval-data"), DOCS
+        [*lm_eval_reference.CONFIGS, *OLMES_TASKS], tmp_path_factory.mktemp("lm-eval-data"), DOCS
     )
     loaded = TaskManager().load(configs)
     tasks = {name.removeprefix("local_"): task for name, task in loaded["tasks"].items()}
@@ -40,7 +42,7 @@ def lm_eval_tasks(tmp_path_factory):
     return tasks
 
 
-@pytest.mark.parametrize("name", LOGLIKELIHOOD_TASKS)
+@pytest.mark.parametrize("name", LOGLIKELIHOOD_TASKS + OLMES_TASKS)
 def test_requests_equal_lm_eval_requests(lm_eval_tasks, name):
     """Every (context, continuation) pair of the first documents, character for character."""
     theirs: dict[int, list[tuple[str, str]]] = {}
@@ -99,6 +101,34 @@ def test_scores_equal_lm_eval_on_smollm(plan, tmp_path, painters_cache):
             assert ours["results"][name][metric] == pytest.approx(theirs["results"][name][metric], rel=1e-4)
             their_stderr = theirs["results"][name][f"{metric}_stderr"]
             assert ours["results"][name][f"{metric}_stderr"] == pytest.approx(their_stderr, rel=1e-3)
+
+
+OLMES_DOCS = 20
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("plan", [None, "0-11,17-12,18-29"])
+def test_olmes_scores_equal_lm_eval_and_olmes_ranking(plan, tmp_path, painters_cache):
+    """Each request's log-likelihood is lm-eval's; acc and acc_per_char are lm-eval's acc and acc_norm (whose
+    characters are the continuation's, its space included: OLMES's); acc_per_token ranks lm-eval's
+    log-likelihoods per continuation token, as OLMES does."""
+    from lm_eval.models.huggingface import HFLM
+
+    model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
+    ours = evaluate(model, tokenizer, plan, OLMES_TASKS, limit=OLMES_DOCS, progress=False)
+    theirs = lm_eval_reference.run(model, tokenizer, plan or "0-29", OLMES_TASKS, tmp_path, OLMES_DOCS, batch_size=8)
+    harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1)
+    for name in OLMES_TASKS:
+        rows = load_docs(name)[:OLMES_DOCS]
+        for mine, reference, row in zip(ours["samples"][name], theirs["samples"][name], rows, strict=True):
+            their_lls = [ll for ll, _ in reference["filtered_resps"]]
+            assert all(close(a, b) for a, b in zip(mine["lls"], their_lls, strict=True)), (name, mine["lls"], their_lls)
+            assert (mine["acc"], mine["acc_per_char"]) == (reference["acc"], reference["acc_norm"]), name
+            tokens = [len(harness._encode_pair(row["context"], c)[1]) for c in row["continuations"]]
+            per_token = [ll / n for ll, n in zip(their_lls, tokens, strict=True)]
+            assert mine["acc_per_token"] == float(per_token.index(max(per_token)) == row["gold"]), name
+        for metric, their_metric in (("acc", "acc"), ("acc_per_char", "acc_norm")):
+            assert ours["results"][name][metric] == pytest.approx(theirs["results"][name][their_metric], rel=1e-4)
 
 
 GSM8K_PLANS = [None, "0-11,18-29"]
@@ -172,7 +202,7 @@ def test_a_bos_tokenizer_encodes_every_request_as_lm_eval_does(lm_eval_tasks, bo
 
     model, tokenizer = bos_tokenizer
     harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1)
-    for name in LOGLIKELIHOOD_TASKS:
+    for name in LOGLIKELIHOOD_TASKS + OLMES_TASKS:
         for instance in lm_eval_tasks[name].instances:
             context, continuation = instance.arguments
             theirs = (

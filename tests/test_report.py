@@ -87,7 +87,8 @@ def test_an_encoder_store_draws_no_empty_gold_figure(tmp_path):
         page = report(store, tmp_path / "out").read_text()
     assert NO_GOLD in page
     assert not list((tmp_path / "out").glob("*gold*.png"))
-    assert "Not in this store, so not drawn: Layer similarity, Single layers, Looped parallel." in page
+    absent = "Not in this store, so not drawn: Layer similarity, Single layers, Looped parallel, Reasoning against"
+    assert absent in page
 
 
 def test_stars_mark_a_best_loop_count_only_above_the_noise():
@@ -129,3 +130,50 @@ def test_gsm8k_scored_by_gold_alone_compares_per_token_with_the_semantic_tasks(t
     gold = order.split("gold per token</th>")[1]
     assert re.search(r"<th>parallel</th>\s*<td>-0\.250 ± 0\.040</td>\s*<td>-0\.200 ± 0\.030</td>", gold)
     assert re.search(r"<th>reverse</th>\s*<td>-0\.500 ± 0\.040</td>\s*<td>-0\.100 ± 0\.030</td>", gold)
+
+
+PAIRED = {  # per-document primary metric (acc_per_token) under each plan, 8 documents
+    "arithmetic": {FULL: [1, 1, 1, 1, 1, 0, 0, 0], SKIP: [1, 1, 1, 0, 0, 0, 0, 0], REVERSE: [1, 0, 0, 0, 0, 0, 0, 0]},
+    "knowledge": {FULL: [1, 1, 1, 1, 1, 1, 0, 0], SKIP: [1, 1, 1, 1, 0, 0, 0, 0], REVERSE: [1, 1, 1, 1, 1, 0, 0, 0]},
+}
+
+
+def test_the_order_claim_is_a_paired_bootstrap_over_documents(tmp_path):
+    import json
+    import sqlite3
+
+    from painters import __version__
+    from painters.report.numbers import score_rows
+    from painters.report.paired import paired_losses
+    from painters.study.results import results_frame
+
+    chance = {"arithmetic": 0.1, "knowledge": 0.25}
+    with Store(tmp_path / "r.db") as store:
+        for plan, label in ((FULL, Label("full")), (SKIP, Label("skip", n=2)), (REVERSE, Label("reverse", n=2))):
+            store.label("fp", plan, label)
+        for task, plans in PAIRED.items():
+            for plan, values in plans.items():
+                mean = sum(values) / 8
+                metrics = {"acc_per_token": mean, "acc_per_token_stderr": 0.1, "gold_ll": -1.0, "gold_ll_stderr": 0.1,
+                           "chance": chance[task]}  # fmt: skip
+                store.put(Cell("fp", plan, task, 8, "d"), "tiny", metrics, 8, 1.0)
+                records = json.dumps([{"acc_per_token": float(v)} for v in values])
+                with sqlite3.connect(tmp_path / "r.db") as db:
+                    db.execute("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               ("fp", plan, task, 8, "d", __version__, records))  # fmt: skip
+        table, used, _ = paired_losses(store, score_rows(results_frame(store, detail=True)))
+        page = report(store, tmp_path / "out").read_text()
+    means = table[table.n == "mean"].set_index("variant")  # over the one n: the same numbers
+    table = table[table.n == 2].set_index("variant")
+    assert means.excess.to_dict() == pytest.approx(table.excess.to_dict())
+    # losses: arithmetic skip 0.25 / 0.525, reverse 0.5 / 0.525; knowledge skip 0.25 / 0.5, reverse 0.125 / 0.5
+    assert table.reasoning.to_dict() == pytest.approx({"skip": 0.25 / 0.525, "reverse": 0.5 / 0.525})
+    assert table.semantic.to_dict() == pytest.approx({"skip": 0.5, "reverse": 0.25})
+    assert table.excess["reverse"] == pytest.approx((0.5 / 0.525 - 0.25) - (0.25 / 0.525 - 0.5))
+    assert table.excess["skip"] == 0
+    # the bootstrap's error of one task's paired loss is near the normal one: sd(diff) / sqrt(8) / margin
+    diff = np.array(PAIRED["knowledge"][FULL]) - np.array(PAIRED["knowledge"][REVERSE])
+    assert table.semantic_stderr["reverse"] == pytest.approx(diff.std() / np.sqrt(8) / 0.5, rel=0.15)
+    assert used[-2:] == ["reasoning: arithmetic", "semantic: knowledge"]
+    assert (tmp_path / "out" / "order_paired.png").stat().st_size > 10_000
+    assert "<h2>Reasoning against semantics</h2>" in page

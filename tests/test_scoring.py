@@ -8,7 +8,7 @@ from tiny import DECODERS, CharTokenizer, tiny_model
 from painters import PaintersError, Plan, apply_plan
 from painters.core.adapters import has_sliding_window
 from painters.tasks.catalog import Doc
-from painters.tasks.scoring import encode_pair, loglikelihoods, plan_loglikelihoods, truncate
+from painters.tasks.scoring import batching, encode_pair, loglikelihoods, plan_loglikelihoods, truncate
 
 
 def naive(model, tokenizer, doc):
@@ -73,6 +73,28 @@ def test_a_shared_few_shot_prefix_runs_once_and_changes_no_score(model_type):
         assert prefix not in widths
     else:
         assert widths.count(prefix) == 2 and all(width[1] < len(FEW_SHOT) for width in widths if width != prefix)
+
+
+OTHER_SHOTS = "Q: one and three?\nA: four.\n\n"
+MIXED_DOCS = [  # OLMES gives the documents that are themselves shots other shots: they share no prefix
+    Doc(((f"{FEW_SHOT}Q: {q}\nA:", f" {a}"), (f"{FEW_SHOT}Q: {q}\nA:", " no")), 0, (), FEW_SHOT) for q, a in
+    (("one and one?", "two."), ("five?", "five"), ("x?", "y"))
+] + [Doc(((f"{OTHER_SHOTS}Q: two and two?\nA:", " four."), (f"{OTHER_SHOTS}Q: two and two?\nA:", " no")), 0, (),
+         OTHER_SHOTS)]  # fmt: skip
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gpt2"])
+def test_documents_with_another_few_shot_prompt_run_without_the_shared_prefix(model_type):
+    model, tokenizer = tiny_model(model_type), CharTokenizer()
+    batched = batching(model, tokenizer, MIXED_DOCS, batch_size=2, max_tokens=256, shared_prefix=True)
+    assert batched.prefix == tokenizer.encode(FEW_SHOT + "Q: ")  # the three sharing documents' common tokens
+    assert batched.prefixed == 2 and len(batched.batches) == 3  # their 2 batches; the other doc's batch afresh
+    assert batched.prefix_of(2) == [] and [g.targets[0][0] for g in batched.batches[2]] == [3]
+    expected = [naive(model, tokenizer, doc) for doc in MIXED_DOCS]
+    got = loglikelihoods(model, tokenizer, MIXED_DOCS, batch_size=2, max_tokens=256, shared_prefix=True)
+    for mine, reference in zip(got, expected, strict=True):
+        assert [greedy for _, greedy in mine] == [greedy for _, greedy in reference]
+        assert max(abs(a - b) for (a, _), (b, _) in zip(mine, reference, strict=True)) <= 1e-4
 
 
 def test_shared_prefix_under_plans_sharing_steps_is_bitwise_each_plan_alone():

@@ -238,15 +238,18 @@ def test_cells_are_keyed_by_model_and_data(tmp_path):
     assert torch.equal(next(model.parameters()), next(tiny_model("llama").parameters()))
 
 
-def test_the_cpu_study_scores_gsm8k_by_its_solution_and_the_full_study_generates(tiny_folder, tmp_path, monkeypatch):
-    """The CPU study's tasks are those a small model is above chance on, plus GSM8K by gold_ll; --full generates."""
+def test_the_cpu_study_measures_reasoning_on_olmes_and_the_full_generates_gsm8k(tiny_folder, tmp_path, monkeypatch):
+    """The CPU study's tasks are those a small model is above chance on, with arithmetic and logic against
+    common knowledge at four times the documents and the smaller n; --full adds GSM8K, generated."""
     from painters.paper import run_paper, study
 
     cpu, full = study(30, full=False), study(30, full=True)
-    assert [(part.name, part.tasks, part.limit) for part in cpu.parts[:3]] == [
-        ("variants", ["arc_easy", "hellaswag", "lambada_openai"], 24), ("math", ["gsm8k"], 8),
-        ("looped", ["arc_easy", "hellaswag", "lambada_openai"], 24)]  # fmt: skip
-    assert "gsm8k" in full.parts[0].tasks and "winogrande" in full.parts[0].tasks
+    assert [(part.name, part.tasks, part.limit, part.ns) for part in cpu.parts[:3]] == [
+        ("variants", ["arc_easy", "hellaswag", "lambada_openai"], 24, [2, 6, 10, 14, 18, 22, 26]),
+        ("reasoning", ["arithmetic", "logic", "knowledge"], 96, [2, 6, 10, 14]),
+        ("looped", ["arc_easy", "hellaswag", "lambada_openai"], 24, [2, 6, 10, 14])]  # fmt: skip
+    assert cpu.parts[1].variants == ["skip", "middle_repeat", "reverse", "shuffle", "parallel"]
+    assert {"gsm8k", "winogrande", "arithmetic", "logic"} <= set(full.parts[0].tasks)
     calls = []
     monkeypatch.setattr("painters.study.sweep.sweep", lambda *args, **options: calls.append(options["generate"]))
     monkeypatch.setattr("painters.report.page.report", lambda store, folder: folder / "index.html")

@@ -63,21 +63,23 @@ def evaluate(
         checks.generation_given(skip_generation, names)
     early = checks.plan_before_load(plan, facts)
     loaded, tokenizer, chosen = load_planned(model, placement, plan, early)
-    result = _scores(loaded, tokenizer, chosen, names, harness, limit, batch_size, data_dir, glue,
-                     max_batch_tokens, not skip_generation)  # fmt: skip
+    scoring = {"limit": limit, "batch_size": batch_size, "data_dir": data_dir, "glue": glue,
+               "max_tokens": max_batch_tokens, "generate": not skip_generation}  # fmt: skip
+    result = _scores(loaded, tokenizer, chosen, names, harness, scoring)
     result["model"] = model
     _show(result, json_path)
 
 
-def _scores(loaded, tokenizer, chosen, names, harness, limit, batch_size, data_dir, glue, max_tokens, generate) -> dict:
-    """The evaluation by the chosen harness (imported only now: the checks above run without torch)."""
+def _scores(loaded, tokenizer, chosen, names: list[str], harness: str, scoring: dict) -> dict:
+    """The evaluation by the chosen harness (imported only now: the checks above run without torch);
+    `scoring`: `painters.evaluate`'s options (lm-eval takes the limit and batch size)."""
     from painters.tasks.evaluation import evaluate as run_evaluation
     from painters.tasks.harness import evaluate_with_lm_eval
 
     if harness == "lm-eval":
+        limit, batch_size = scoring["limit"], scoring["batch_size"]
         return evaluate_with_lm_eval(loaded, tokenizer, chosen, names, limit=limit, batch_size=batch_size)
-    return run_evaluation(loaded, tokenizer, chosen, names, limit, batch_size, data_dir, glue=glue,
-                          max_tokens=max_tokens, generate=generate)  # fmt: skip
+    return run_evaluation(loaded, tokenizer, chosen, names, **scoring)
 
 
 def _show(result: dict, json_path: Path | None) -> None:

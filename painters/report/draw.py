@@ -69,7 +69,9 @@ def bar_figure(path, drop, column, ylabel, title) -> tuple[Path, str]:
     for k, variant in enumerate(variants):
         part = drop[drop.variant == variant].set_index("key").reindex(names)
         axes.bar(positions + k * width, part[column], width, yerr=part[f"{column}_stderr"], capsize=2, label=variant)
-    axes.set_xticks(positions + width * (len(variants) - 1) / 2, names, fontsize=10)
+    crowded = len(names) > 4  # six labels of two lines overlap unless turned
+    axes.set_xticks(positions + width * (len(variants) - 1) / 2, names, fontsize=10, rotation=35 if crowded else 0,
+                    ha="right" if crowded else "center", rotation_mode="anchor")  # fmt: skip
     label_axes(axes, None, ylabel, title)
     alt = f"Bar chart, {title}: {ylabel} per task ({', '.join(names).replace(chr(10), ' ')}) for {', '.join(variants)}."
     return save(figure, path), alt

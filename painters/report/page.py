@@ -24,6 +24,7 @@ from painters.core.errors import PaintersError
 from painters.core.plan import Plan
 from painters.report.draw import FONT
 from painters.report.numbers import DASH, SINGLE_VARIANTS, Section, score_rows
+from painters.report.paired import paired_section
 from painters.report.similarity import similarity_section
 from painters.report.single_layers import single_layers_section
 from painters.report.tradeoff import tradeoff_section
@@ -52,6 +53,7 @@ def report(store: Store, out: str | Path) -> Path:
             variants_section(scores, folder),
             looped_section(scores, folder),
             order_section(scores, folder),
+            paired_section(store, scores, folder),
             tradeoff_section(scores, store, folder),
         ]
     index = folder / "index.html"
@@ -173,7 +175,7 @@ def _page(model: str, frame: pd.DataFrame, store: Store, folder: Path, sections:
     toc = "".join(f'<li><a href="#{anchor}">{html.escape(title)}</a></li>' for anchor, title in contents)
     body = "\n".join(_section_html(section) for section in sections)
     missing = [name for name in ("Layer similarity", "Single layers", "Variants per task", "Looped parallel",
-                                 "Layer order") if name not in {s.title for s in sections}]  # fmt: skip
+                                 "Layer order", "Reasoning against semantics") if name not in {s.title for s in sections}]  # fmt: skip
     absent = f"<p>Not in this store, so not drawn: {', '.join(missing)}.</p>" if missing else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -144,9 +144,15 @@ def order_section(scores: pd.DataFrame, folder: Path) -> Section | None:
     """What reordering or parallelising the middle layers costs each task: the paper's claim that order
     matters most for math and reasoning. The gold answer's log-likelihood per token compares tasks whose
     answers differ in length (a GSM8K solution is ~100 tokens, a LAMBADA word one or two)."""
-    if (found := figure_rows(scores, ORDER_VARIANTS)) is None:
+    reordered = scores[scores.variant.isin(ORDER_VARIANTS)]
+    if reordered.empty:
+        return None
+    common = set.intersection(*(set(part.n) for _, part in reordered.groupby("task")))
+    if (found := figure_rows(scores[(scores.variant == "full") | scores.n.isin(common)], ORDER_VARIANTS)) is None:
         return None
     order, _, notes = found
+    if len(common) < reordered.n.nunique():  # a mean over n compares tasks only over the same n
+        notes.append(f"Means over n = {', '.join(str(int(n)) for n in sorted(common))}: the n every task has.")
     grouped = order.groupby(["task", "variant"])
     drop = pd.DataFrame({
         "score loss": 1 - grouped.normalised.mean(),
@@ -169,7 +175,8 @@ def order_section(scores: pd.DataFrame, folder: Path) -> Section | None:
     text = (
         "What reversing, shuffling or parallelising the middle layers costs each task, averaged over n, reasoning "
         "tasks against semantic ones: the loss of normalised score, and the change of the gold answer's "
-        "log-likelihood per token against the full model. Bars: ± 1 standard error."
+        "log-likelihood per token against the full model. Bars: ± 1 standard error. The next section tests the "
+        "difference between reasoning and semantic tasks paired over documents."
     )
     table = drop.assign(key=drop.task + " (" + drop.skill + ")")
     tables = [with_errors(table, "key", "variant", column) for column in ("score loss", "gold change")]

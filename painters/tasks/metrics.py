@@ -16,11 +16,18 @@ BOOTSTRAP_ITERS = 100_000  # lm-eval's default
 _CHUNK = 1000
 
 
-def choice_scores(lls: list[float], gold: int, choice_lengths: tuple[int, ...]) -> dict[str, float]:
-    """acc and, with choice lengths, acc_norm (log-likelihood per character), ties to the first choice."""
-    scores = {"acc": float(int(np.argmax(lls)) == gold)}
-    if choice_lengths:
-        scores["acc_norm"] = float(int(np.argmax(np.array(lls) / np.array(choice_lengths, dtype=float))) == gold)
+def choice_scores(
+    metrics: tuple[str, ...], lls: list[float], gold: int, chars: tuple[int, ...], tokens: list[int]
+) -> dict[str, float]:
+    """Whether the gold choice ranks first, for each of `metrics`: `acc` by log-likelihood; `acc_norm`
+    (lm-eval) and `acc_per_char` (OLMES) by log-likelihood per character, `acc_per_token` per token of
+    the continuation. Ties go to the first choice, as NumPy's argmax gives them to lm-eval and OLMES."""
+    divisors = {"acc": None, "acc_norm": chars, "acc_per_char": chars, "acc_per_token": tokens}
+    scores = {}
+    for metric in metrics:
+        if metric in divisors:
+            values = np.array(lls) if divisors[metric] is None else np.array(lls) / np.array(divisors[metric], float)
+            scores[metric] = float(int(np.argmax(values)) == gold)
     return scores
 
 

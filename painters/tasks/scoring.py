@@ -18,6 +18,7 @@ lm-eval computes each request alone (at batch size 1).
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -100,6 +101,11 @@ class Batching:
     prefix: list[int]
     batches: list[list[_Group]]
     max_tokens: int
+    prefixed: int = 0  # how many of the batches, the first ones, continue from `prefix` (the others start afresh)
+
+    def prefix_of(self, index: int) -> list[int]:
+        """The shared tokens batch `index` continues from (none for a document with another few-shot prompt)."""
+        return self.prefix if index < self.prefixed else []
 
 
 Score = tuple[int, int, float, bool, int]  # (doc, pair, log-likelihood, is greedy, continuation tokens)
@@ -118,8 +124,9 @@ def batching(
     With `shared_prefix` (every context starts with the same few-shot prompt), the tokens all contexts
     share run once per batch and every context continues from their KV cache."""
     max_tokens = max_tokens or tokens_per_pass(input_device(model))
-    prefix, groups = _groups(tokenizer, docs, model.config, shared_prefix)
-    return Batching(prefix, _batches(groups, batch_size, max_tokens), max_tokens)
+    prefix, sharing, alone = _groups(tokenizer, docs, model.config, shared_prefix)
+    prefixed = _batches(sharing, batch_size, max_tokens)
+    return Batching(prefix, prefixed + _batches(alone, batch_size, max_tokens), max_tokens, len(prefixed))
 
 
 def loglikelihoods(
@@ -189,7 +196,8 @@ def _batch_scores(model: PreTrainedModel, batched: Batching, index: int, score: 
     """One batch's scores, each with the (doc, pair) it belongs to and its continuation's token count."""
     batch = batched.batches[index]
     found = []
-    for group, group_scores in zip(batch, score(model, batched.prefix, batch, batched.max_tokens), strict=True):
+    scores = score(model, batched.prefix_of(index), batch, batched.max_tokens)
+    for group, group_scores in zip(batch, scores, strict=True):
         for (doc, pair), (_, scored), (ll, greedy) in zip(group.targets, group.rows, group_scores, strict=True):
             found.append((doc, pair, ll, greedy, scored))
     return found
@@ -227,10 +235,13 @@ def _batches(groups: list[_Group], batch_size: int, max_tokens: int) -> list[lis
     return batches
 
 
-def _groups(tokenizer, docs: list[Doc], config, shared_prefix: bool) -> tuple[list[int], list[_Group]]:
-    """The prefix every context shares (with `shared_prefix`; else none), and each doc's pairs after it
-    grouped by their own shared context prefix, longest context first (for `_batches`).
+def _groups(tokenizer, docs: list[Doc], config, shared_prefix: bool) -> tuple[list[int], list[_Group], list[_Group]]:
+    """The prefix the sharing documents' contexts share (with `shared_prefix`; else none), and each doc's
+    pairs after it grouped by their own shared context prefix, longest context first (for `_batches`):
+    the groups of the sharing documents, then the others'.
 
+    The documents that share are those with the most common few-shot prompt (`Doc.prompt`: OLMES gives
+    the few documents that are themselves shots other shots); all of them where no doc names its prompt.
     The shared prefix stops a token short of the shortest context: that token's output predicts a
     continuation's first token. Sliding-window models share none: the padding between the prefix and a
     shorter context would take places in the window.
@@ -243,11 +254,13 @@ def _groups(tokenizer, docs: list[Doc], config, shared_prefix: bool) -> tuple[li
             context_tokens, continuation_tokens = encode_pair(tokenizer, context, continuation)
             pairs.append((truncate(context_tokens, continuation_tokens, max_length), continuation_tokens))
         encoded.append(pairs)
-    contexts = [context for pairs in encoded for context, _ in pairs]
-    common = min(common_prefix(contexts), min(map(len, contexts)) - 1) if shared_prefix and contexts else 0
+    sharing = _sharing(docs) if shared_prefix else set()
+    contexts = [context for d in sorted(sharing) for context, _ in encoded[d]]
+    common = min(common_prefix(contexts), min(map(len, contexts)) - 1) if contexts else 0
     groups: dict[tuple[int, ...], _Group] = {}
     for d, pairs in enumerate(encoded):
-        pairs = [(context[common:], continuation) for context, continuation in pairs]
+        cut = common if d in sharing else 0
+        pairs = [(context[cut:], continuation) for context, continuation in pairs]
         shared = common_prefix([context for context, _ in pairs])
         for p, (context, continuation) in enumerate(pairs):
             prefix = context[:shared] if shared else context
@@ -255,7 +268,19 @@ def _groups(tokenizer, docs: list[Doc], config, shared_prefix: bool) -> tuple[li
             group.rows.append((context[len(prefix) :] + continuation, len(continuation)))
             group.targets.append((d, p))
     order = sorted(groups.values(), key=lambda g: (-len(g.context), -max(len(tokens) for tokens, _ in g.rows)))
-    return contexts[0][:common] if common else [], order
+    after = [bool(common) and group.targets[0][0] in sharing for group in order]
+    return (
+        contexts[0][:common] if common else [],
+        [group for group, shares in zip(order, after, strict=True) if shares],
+        [group for group, shares in zip(order, after, strict=True) if not shares],
+    )
+
+
+def _sharing(docs: list[Doc]) -> set[int]:
+    """The documents whose contexts start with the most common few-shot prompt (every one, if none names it)."""
+    prompts = Counter(doc.prompt for doc in docs)
+    usual = prompts.most_common(1)[0][0] if docs else ""
+    return {d for d, doc in enumerate(docs) if doc.prompt == usual}
 
 
 def common_prefix(sequences: list[list[int]]) -> int:
