@@ -177,3 +177,25 @@ def test_the_order_claim_is_a_paired_bootstrap_over_documents(tmp_path):
     assert used[-2:] == ["reasoning: arithmetic", "semantic: knowledge"]
     assert (tmp_path / "out" / "order_paired.png").stat().st_size > 10_000
     assert "<h2>Reasoning against semantics</h2>" in page
+
+
+def test_layer_order_averages_only_the_n_every_task_has(tmp_path):
+    """ARC-Easy swept at n = 2 and 4, arithmetic at n = 2 only: both tasks are shown, each averaged over n = 2."""
+    reverse4 = "0-12,16-13,17-29"
+    with Store(tmp_path / "r.db") as store:
+        store.label("fp", FULL, Label("full"))
+        store.label("fp", REVERSE, Label("reverse", n=2))
+        store.label("fp", reverse4, Label("reverse", n=4))
+        for task, metric, chance, plans in (("arc_easy", "acc", 0.25, {FULL: 0.75, REVERSE: 0.5, reverse4: 0.25}),
+                                            ("arithmetic", "acc_per_token", 0.1, {FULL: 0.6, REVERSE: 0.35})):  # fmt: skip
+            for plan, value in plans.items():
+                metrics = {metric: value, f"{metric}_stderr": 0.05, "gold_ll": -1.0, "gold_ll_stderr": 0.1,
+                           "chance": chance}  # fmt: skip
+                store.put(Cell("fp", plan, task, 16, f"d-{task}"), "tiny", metrics, 16, 1.0)
+        page = report(store, tmp_path / "out").read_text()
+    order = cells_of(page, "layer-order")
+    assert "Means over n = 2: the n every task has." in order
+    # loss of normalised score: arc_easy 1 - (0.5 - 0.25) / 0.5 = 0.5 (n = 4 left out), arithmetic 1 - 0.25 / 0.5
+    assert re.search(r"<th>arc_easy \(reasoning\)</th>\s*<th>arithmetic \(reasoning\)</th>", order)
+    both = r"<td>0\.500 ± 0\.100</td>\s*<td>0\.500 ± 0\.100</td>"
+    assert re.search(r"<th>score loss</th>\s*<th>reverse</th>\s*" + both, order)
