@@ -3,6 +3,7 @@
 Each task turns one document (a row in the Hugging Face schema) into the (context, continuation)
 pairs to score, exactly as lm-eval builds its requests, so that a painters number means what the
 same lm-eval number means. GSM8K is a generation task; its prompt lives in `painters.tasks.gsm8k`.
+OLMES's basic skills come as requests already (`painters.tasks.data`): their pairs are taken as given.
 """
 
 from __future__ import annotations
