@@ -232,8 +232,10 @@ def test_ctrl_c_says_what_the_sweep_kept_and_how_to_resume(tiny_folder, tmp_path
     db = tmp_path / "x.db"
     command = [sys.executable, "-m", "painters.cli", "sweep", "--db", str(db), "--model", str(tiny_folder), *SWEEP]
     env = {**os.environ, "PAINTERS_CACHE": str(painters_cache)}
+    # a child inherits an ignored SIGINT across exec (and Python then keeps ignoring it): restore the default, in
+    # case an earlier test of the session left the parent ignoring it
     process = subprocess.Popen([*command, "--limit", "200"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=env)  # fmt: skip
+                               env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     # the first group (arc_easy's 15 plans) is being stored; 200 documents leave the rest long enough to still be
     # running when the signal lands (at 40, a loaded machine once let the whole sweep finish first)
     assert process.stdout.readline().startswith("arc_easy")
