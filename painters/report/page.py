@@ -44,17 +44,17 @@ def report(store: Store, out: str | Path) -> Path:
         raise PaintersError(f"the store holds results of several models ({', '.join(models)}): use one store per model")
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    scores = score_rows(frame)
+    scores, facts = score_rows(frame), store.model_facts()
     with rc_context(FONT):
         sections = [
-            similarity_section(store, folder),
-            single_layers_section(scores, folder, store.model_facts()),
+            similarity_section(store, folder, facts),
+            single_layers_section(scores, folder, facts),
             per_task_section(scores, folder),
             variants_section(scores, folder),
             looped_section(scores, folder),
             order_section(scores, folder),
             paired_section(store, scores, folder),
-            tradeoff_section(scores, store, folder),
+            tradeoff_section(scores, store, folder, facts),
         ]
     index = folder / "index.html"
     page = _page(models[0], frame, store, folder, [s for s in sections if s is not None])

@@ -12,14 +12,14 @@ from painters.report.numbers import Section, attention_notes
 from painters.study.store import Store
 
 
-def similarity_section(store: Store, folder: Path) -> Section | None:
+def similarity_section(store: Store, folder: Path, facts: dict) -> Section | None:
+    """The stored cosine matrix as a heatmap; `facts` (`Store.model_facts`) mark its full-attention layers."""
     rows = store.query("SELECT csv, source FROM matrices WHERE name = 'cosine' ORDER BY plan LIMIT 1")
     if not rows:
         return None
     from painters.analysis.figures import heatmap
 
     matrix = pd.read_csv(io.StringIO(rows[0]["csv"]), index_col=0)
-    facts = store.model_facts()
     marked = {str(layer): f"{layer} (full)" for layer in facts.get("full_attention_layers") or []}
     heatmap(matrix, "Mean cosine similarity", folder / "similarity.png", "cosine", (5.6, 5.6), 12, DPI, marked)
     alt = (

@@ -14,15 +14,16 @@ from painters.report.numbers import BAND_VARIANTS, SINGLE_VARIANTS, Section, fig
 from painters.study.store import Store
 
 
-def tradeoff_section(scores: pd.DataFrame, store: Store, folder: Path) -> Section | None:
-    """Each plan's normalised mean score against its measured speed-up, the Pareto front marked and labelled."""
+def tradeoff_section(scores: pd.DataFrame, store: Store, folder: Path, facts: dict) -> Section | None:
+    """Each plan's normalised mean score against its measured speed-up, the Pareto front marked and labelled;
+    `facts` (`Store.model_facts`) say where a token's work goes."""
     speeds = pd.DataFrame([dict(row) for row in store.speeds()], columns=["plan", "speedup", "shape", "device"])
     if speeds.empty or (found := figure_rows(scores, (*BAND_VARIANTS, *SINGLE_VARIANTS))) is None:
         return None
     rows, tasks, notes = found
     if not tasks:
         text = "No task has a full model above chance: no score to draw."
-        return Section("Accuracy against speed", text, [], notes=split_notes(store.model_facts()))
+        return Section("Accuracy against speed", text, [], notes=split_notes(facts))
     keys = ["plan", "variant", "n", "seed", "loops", "layer"]
     mean = mean_over_tasks(pd.concat([rows, _full_rows(scores, rows)]), keys, tasks)
     points = mean.merge(speeds, on="plan").drop_duplicates("plan")
@@ -57,7 +58,7 @@ def tradeoff_section(scores: pd.DataFrame, store: Store, folder: Path) -> Sectio
         f"{shapes}, median of rounds interleaved with the full model). The Pareto front: the plans no other plan "
         "beats on both; the table lists them."
     )
-    notes = [*split_notes(store.model_facts()), *notes]
+    notes = [*split_notes(facts), *notes]
     return Section("Accuracy against speed", text, [(path, alt)], table.rename_axis(None), tuple(notes))
 
 

@@ -78,7 +78,6 @@ class Worker:
         import transformers
 
         config = self.model.config
-        split = weight_split(self.model)
         return {
             "model_type": config.model_type,
             "num_layers": config.num_hidden_layers,
@@ -86,7 +85,7 @@ class Worker:
             "max_tokens": tokens_per_pass(input_device(self.model)),
             "environment": {"torch": torch.__version__, "transformers": transformers.__version__,
                             "dtype": str(self.model.dtype), "device": str(input_device(self.model))},
-            "facts": {"num_layers": config.num_hidden_layers, "weight_split": split,
+            "facts": {"num_layers": config.num_hidden_layers, "weight_split": weight_split(self.model),
                       "full_attention_layers": full_attention_layers(config),
                       "sliding_window": getattr(config, "sliding_window", None)},
         }  # fmt: skip

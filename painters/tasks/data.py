@@ -15,7 +15,7 @@ import gzip
 import importlib.util
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -298,20 +298,16 @@ def _read_olmo(split: Split, root: Path) -> list[dict]:
 
 def _request_rows(path: Path) -> list[dict]:
     """Each document of an oe-eval rank-classification file as scored: its context, its continuations in
-    request order, the gold index and the question, in doc-id order (the unconditional copies left out)."""
+    request order, the gold index and the question, in doc-id order."""
     docs: dict[int, dict] = {}
-    with gzip.open(path, "rt", encoding="utf-8") as lines:
-        for line in lines:
-            request = json.loads(line)
-            if request["doc_id"] >= _UNCONDITIONAL:
-                continue
-            row = docs.setdefault(request["doc_id"], {
-                "id": request["doc"]["id"], "question": request["doc"]["question"],
-                "context": request["request"]["context"], "continuations": {}, "gold": request["label"],
-            })  # fmt: skip
-            if request["request"]["context"] != row["context"]:
-                raise DataError(f"{path}: document {request['doc_id']} has requests with different contexts")
-            row["continuations"][request["idx"]] = request["request"]["continuation"]
+    for request in _requests(path):
+        row = docs.setdefault(request["doc_id"], {
+            "id": request["doc"]["id"], "question": request["doc"]["question"],
+            "context": request["request"]["context"], "continuations": {}, "gold": request["label"],
+        })  # fmt: skip
+        if request["request"]["context"] != row["context"]:
+            raise DataError(f"{path}: document {request['doc_id']} has requests with different contexts")
+        row["continuations"][request["idx"]] = request["request"]["continuation"]
     for row in docs.values():
         row["continuations"] = [row["continuations"][i] for i in sorted(row["continuations"])]
     return [docs[i] for i in sorted(docs)]
@@ -320,12 +316,18 @@ def _request_rows(path: Path) -> list[dict]:
 def _request_docs(path: Path) -> list[dict]:
     """The raw item of every document of an oe-eval request file, in doc-id order."""
     docs: dict[int, dict] = {}
+    for request in _requests(path):
+        docs.setdefault(request["doc_id"], request["doc"])
+    return [docs[i] for i in sorted(docs)]
+
+
+def _requests(path: Path) -> Iterator[dict]:
+    """The requests of an oe-eval request file, the unconditional copies of its documents left out."""
     with gzip.open(path, "rt", encoding="utf-8") as lines:
         for line in lines:
             request = json.loads(line)
             if request["doc_id"] < _UNCONDITIONAL:
-                docs.setdefault(request["doc_id"], request["doc"])
-    return [docs[i] for i in sorted(docs)]
+                yield request
 
 
 def _read_hub(split: Split) -> list[dict]:
