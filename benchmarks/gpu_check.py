@@ -8,7 +8,8 @@
 One JSON line per check, and all of them in one file (--out, default gpu-check.json). Exactness checks: the
 full plan is bitwise equal to the plain model; cached greedy generation agrees with recomputation under
 every variant (their logits within a tolerance from the dtype, and a different token only at a near tie:
-the two use different kernels); with two or more GPUs, the model split over two of them (accelerate) gives
+the two use different kernels); shared-prefix attention (GSM8K's) gives the model's own attention's
+logits within the same tolerance; with two or more GPUs, the model split over two of them (accelerate) gives
 the single GPU's logits under the full plan and a parallel plan whose block crosses the split. Speed, as
 `painters bench` measures it, of the plain model, the full plan, skip, parallel and looped parallel (n=8,
 less for small models): prefill tokens/s with its FLOP/s and model FLOPs utilisation against the GPU's peak
@@ -32,8 +33,11 @@ from transformers import AutoModelForCausalLM, LlamaConfig
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # runs from a checkout, painters not installed
 from painters import Plan, apply_plan, load_model  # noqa: E402
+from painters.core.prefix_attention import SharedPrefix, prefix_attention  # noqa: E402
 from painters.core.variants import VARIANTS, options_of  # noqa: E402
+from painters.core.versions import cache_argument  # noqa: E402
 from painters.models.devices import Meter  # noqa: E402
+from painters.tasks.scoring import expanded, prefix_cache  # noqa: E402
 from painters.tools.bench import Shape, bench_runs  # noqa: E402
 
 SHAPES = {
@@ -114,6 +118,29 @@ def check_generation(model, ids: torch.Tensor, layers: int, n: int) -> bool:
         verdict = compare_decoding(cached, recomputed, model.dtype)
         ok &= verdict["ok"]
         report("cached_generation", variant=name, plan=str(plan), **verdict)
+    return ok
+
+
+@torch.no_grad()
+def check_shared_prefix(model, layers: int, n: int) -> bool:
+    """8 rows of 24 tokens after one 512-token prefix, under the full plan and skip: the logits through
+    shared-prefix attention (the prefix's cache once) against the model's own attention over a copy of the
+    prefix's cache per row, within the tolerance relative to the largest logit."""
+    device, ok = model.device, True
+    prefix = torch.randint(3, model.config.vocab_size, (512,)).tolist()
+    rows = torch.randint(3, model.config.vocab_size, (8, 24), device=device)
+    positions = 512 + torch.arange(24, device=device).expand_as(rows)
+    tolerance = TOLERANCE_EPS * torch.finfo(model.dtype).eps
+    for plan in (None, variant("skip", layers, n)):
+        with apply_plan(model, plan) as handle:
+            kept = prefix_cache(model, prefix)
+            own = model(input_ids=rows, position_ids=positions, **cache_argument(expanded(kept, 8))).logits
+            with prefix_attention(model):
+                shared = model(input_ids=rows, position_ids=positions, shared_prefix=SharedPrefix(kept)).logits
+        diff = ((own - shared).abs().max() / own.abs().max()).item()
+        same = torch.equal(own.argmax(-1), shared.argmax(-1))
+        report("shared_prefix_attention", plan=str(handle.plan), ok=diff <= tolerance, relative_diff=diff, same=same)
+        ok &= diff <= tolerance
     return ok
 
 
@@ -246,6 +273,7 @@ def run_checks(args) -> bool:
     ids = torch.randint(3, model.config.vocab_size, (2, 16), device=args.device)
     ok = check_full_plan(model, ids)
     ok &= check_generation(model, ids, layers, n)
+    ok &= check_shared_prefix(model, layers, n)
     speed(args, model, layers, n)
     ok &= check_split(args, model, ids, layers, n)
     del model

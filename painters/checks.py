@@ -296,12 +296,17 @@ def text(value: str, option: str) -> None:
         raise PaintersError(f"{option} is not UTF-8 text: give it in UTF-8") from None
 
 
-def generation_given(skip_generation: bool, tasks: list[str]) -> None:
-    """--skip-generation says how a generation task is scored: without one among the tasks it means nothing."""
+def generation_given(skip_generation: bool, tasks: list[str], exact_attention: bool = False) -> None:
+    """--skip-generation and --exact-attention say how a generation task is scored: without one among the
+    tasks they mean nothing, and the second says how to generate, which the first skips."""
     from painters.tasks.catalog import get_task
 
-    if skip_generation and not any(get_task(name).kind == "generate" for name in tasks):
-        raise PaintersError("--skip-generation applies to gsm8k (a generation task), and it is not among the tasks")
+    generating = any(get_task(name).kind == "generate" for name in tasks)
+    for option, given in (("--skip-generation", skip_generation), ("--exact-attention", exact_attention)):
+        if given and not generating:
+            raise PaintersError(f"{option} applies to gsm8k (a generation task), and it is not among the tasks")
+    if skip_generation and exact_attention:
+        raise PaintersError("--exact-attention says how gsm8k generates, and --skip-generation skips generation")
 
 
 def plan_before_load(spec: str, facts: ModelFacts | None) -> Plan | None:

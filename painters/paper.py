@@ -101,13 +101,15 @@ def run_paper(
     max_tokens: int | None = None,
     memo_bytes: int | None = None,
     placement: Placement | None = None,
+    exact_attention: bool = False,
 ) -> Path:
     """Run the study on `model_name` into `out` (results.db, similarity files, report); returns index.html.
 
     `data_dir` holds the <task>.jsonl files of every task, as for `painters eval`. The folder is made only once
     the model has loaded, so a bad model leaves nothing behind. `placement` says where and how to load the
     model (default: `auto`); `max_tokens` and `memo_bytes` bound a forward pass and the steps plans share
-    (default: from the device).
+    (default: from the device); `exact_attention` makes GSM8K (`full` only) generate through the model's own
+    attention (`painters.tasks.generation.greedy_texts`).
     """
     from painters.analysis.files import write_similarity
     from painters.analysis.importance import importance_table
@@ -137,6 +139,6 @@ def run_paper(
             points = grid(model.config.num_hidden_layers, part.variants, part.ns, part.seeds, list(part.loops))
             sweep(
                 model, tokenizer, model_name, points, part.tasks, store, part.limit, batch_size, data_dir,
-                max_tokens=max_tokens, memo_bytes=memo_bytes, generate=full,
+                max_tokens=max_tokens, memo_bytes=memo_bytes, generate=full, exact_attention=exact_attention,
             )  # fmt: skip
         return report(store, folder)

@@ -103,8 +103,8 @@ def as_text(prompts):
 def test_batched_generation_from_a_shared_prefix_equals_each_prompt_alone(name, monkeypatch):
     """Six prompts sharing ten tokens, two rows at a time: rows end (the end token, a stop, or the limit),
     leave the batch and are replaced, and every text is what `generate` gives each prompt alone, under
-    every plan (plans share the prefix's first steps). gemma3's sliding window takes the path without
-    a shared prefix or refills."""
+    every plan (plans share the prefix's first steps), through shared-prefix attention or not. gemma3's
+    sliding window takes the path without a shared prefix or refills."""
     from painters.tasks.generation import cut_at_stop, greedy_texts, plan_greedy_texts
 
     model = tiny_model(name, seed=2)
@@ -123,7 +123,9 @@ def test_batched_generation_from_a_shared_prefix_equals_each_prompt_alone(name, 
         assert greedy_texts(model, tokenizer, prompts, new, stops, batch_size=2) == expected[plans[0]]
     assert expected[plans[0]][0].count("<") <= 2  # a row ended early: the refill was exercised
     monkeypatch.setattr("painters.tasks.generation.encode", lambda tokenizer, prompt: tokenizer.encode(prompt))
-    assert plan_greedy_texts(model, tokenizer, as_text(prompts), plans, new, stops, batch_size=2) == expected
+    for exact in (False, True):  # shared-prefix attention, and each row with its own copy of the prefix
+        found = plan_greedy_texts(model, tokenizer, as_text(prompts), plans, new, stops, 2, exact_attention=exact)
+        assert found == expected
 
 
 @pytest.mark.parametrize(

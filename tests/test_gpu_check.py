@@ -26,6 +26,7 @@ def test_the_gpu_check_runs_every_check_on_a_cpu_in_bfloat16(tmp_path):
     checks = [line["check"] for line in lines]
     assert code == 0 and lines[-1] == {"check": "summary", "ok": True}
     assert checks.count("cached_generation") == 9 and checks.count("speed") == 5
+    assert checks.count("shared_prefix_attention") == 2
     assert all(line.get("ok", True) for line in lines)
     assert json.loads(out.read_text()) == {"ok": True, "records": lines}  # one file holds every line printed
     speeds = {line["plan"]: line for line in lines if line["check"] == "speed"}

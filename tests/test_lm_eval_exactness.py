@@ -157,11 +157,15 @@ def test_gsm8k_generations_and_answers_equal_lm_eval(tmp_path, painters_cache, p
 
 @pytest.mark.slow
 def test_gsm8k_generations_of_more_documents_equal_lm_eval(tmp_path, painters_cache):
-    """16 documents, 8 rows at a time against lm-eval's 16: rows stopping at different lengths, many refills."""
+    """16 documents, 8 rows at a time against lm-eval's 16: rows stopping at different lengths, many refills;
+    through shared-prefix attention and through the model's own (`--exact-attention`)."""
     model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
-    ours = evaluate(model, tokenizer, None, ["gsm8k"], limit=16, batch_size=8, progress=False)["samples"]["gsm8k"]
     theirs = lm_eval_reference.run(model, tokenizer, "0-29", ["gsm8k"], tmp_path, 16, batch_size=16)
-    same_generations(ours, theirs["samples"]["gsm8k"])
+    for exact in (False, True):
+        found = evaluate(
+            model, tokenizer, None, ["gsm8k"], limit=16, batch_size=8, progress=False, exact_attention=exact
+        )  # fmt: skip
+        same_generations(found["samples"]["gsm8k"], theirs["samples"]["gsm8k"])
 
 
 BF16_DOCS = 20

@@ -10,6 +10,7 @@ from painters import checks
 from painters.checks import comma_list, local_model, model_source, output_file
 from painters.cli.options import (
     DATA_DIR,
+    EXACT_ATTENTION,
     MAX_BATCH_TOKENS,
     MODEL,
     POOLING,
@@ -46,6 +47,7 @@ def evaluate(
     train_batch_size: int = typer.Option(16, "--train-batch-size", min=1, help="GLUE finetune: batch size."),
     max_batch_tokens: int | None = MAX_BATCH_TOKENS,
     skip_generation: bool = SKIP_GENERATION,
+    exact_attention: bool = EXACT_ATTENTION,
     *,
     placement: Placement,
 ) -> None:
@@ -60,11 +62,11 @@ def evaluate(
         options = GlueOptions(protocol, pooling, folds, seed, learning_rate, epochs, train_batch_size)
         glue = glue_options(ctx, names, options)
         checks.task_data(names, limit, data_dir, glue, facts)
-        checks.generation_given(skip_generation, names)
+        checks.generation_given(skip_generation, names, exact_attention)
     early = checks.plan_before_load(plan, facts)
     loaded, tokenizer, chosen = load_planned(model, placement, plan, early)
     scoring = {"limit": limit, "batch_size": batch_size, "data_dir": data_dir, "glue": glue,
-               "max_tokens": max_batch_tokens, "generate": not skip_generation}  # fmt: skip
+               "max_tokens": max_batch_tokens, "generate": not skip_generation, "exact_attention": exact_attention}  # fmt: skip
     result = _scores(loaded, tokenizer, chosen, names, harness, scoring)
     result["model"] = model
     _show(result, json_path)

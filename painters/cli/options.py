@@ -49,6 +49,12 @@ SKIP_GENERATION = typer.Option(
     "--skip-generation",
     help="GSM8K: score only the reference solution's log-likelihood (gold_ll), no generation.",
 )
+EXACT_ATTENTION = typer.Option(
+    False,
+    "--exact-attention",
+    help="GSM8K: each row gets its own copy of the shared 8-shot prompt's cache and the model's own attention "
+    "(lm-eval's numbers bit for bit, slower), not shared-prefix attention (the same up to float rounding).",
+)
 MEMO_BUDGET = typer.Option(
     None, "--memo-budget", min=0.0, help="GiB the steps shared by plans may keep (default: 1/4 of the free memory)."
 )

@@ -12,6 +12,7 @@ from painters import checks
 from painters.checks import comma_list, local_model, model_source, output_file, output_folder
 from painters.cli.options import (
     DATA_DIR,
+    EXACT_ATTENTION,
     MAX_BATCH_TOKENS,
     MEMO_BUDGET,
     MODEL,
@@ -56,6 +57,7 @@ def sweep(
     max_batch_tokens: int | None = MAX_BATCH_TOKENS,
     memo_budget: float | None = MEMO_BUDGET,
     skip_generation: bool = SKIP_GENERATION,
+    exact_attention: bool = EXACT_ATTENTION,
     ray: str | None = typer.Option(
         None, "--ray", help="Run on Ray: auto (the running cluster), HOST:PORT, or local (start one here)."
     ),
@@ -80,7 +82,7 @@ def sweep(
     checks.limit(limit)
     checks.input_folder(data_dir, "--data-dir")
     glue = glue_options(ctx, task_names, GlueOptions(protocol, pooling))
-    checks.generation_given(skip_generation, task_names)
+    checks.generation_given(skip_generation, task_names, exact_attention)
     _used_grid_options(ctx, names)
     facts = model_source(model)
     if facts is not None:
@@ -100,7 +102,7 @@ def sweep(
         where = str(Path(model).resolve()) if Path(model).exists() else model  # a folder, as every worker sees it
         placement_given = {name: ctx.params[name] for name, _, _ in PLACEMENT_OPTIONS}  # `auto` resolves per worker
         pool = ray_pool(ray, where, placement_given, workers, cpus_per_worker, gpus_per_worker)
-    settings = Settings(batch_size, max_batch_tokens, gib_bytes(memo_budget), glue)
+    settings = Settings(batch_size, max_batch_tokens, gib_bytes(memo_budget), glue, exact_attention)
     try:
         points = grid(pool.call("describe")["num_layers"], names, ns, seeds, loop_values)
         with Store(db) as store:
@@ -179,6 +181,7 @@ def paper(
     data_dir: Path | None = DATA_DIR,
     max_batch_tokens: int | None = MAX_BATCH_TOKENS,
     memo_budget: float | None = MEMO_BUDGET,
+    exact_attention: bool = EXACT_ATTENTION,
     *,
     placement: Placement,
 ) -> None:
@@ -187,6 +190,8 @@ def paper(
 
     checks.limit(limit)
     checks.input_folder(data_dir, "--data-dir")
+    if exact_attention and not full:
+        raise PaintersError("--exact-attention says how gsm8k generates, which only --full runs: give --full too")
     folder = out if out is not None else Path(f"paper-{Path(model).name}")
     output_folder(folder, "--out", (local_model(model), data_dir))
     facts = model_source(model)
@@ -195,4 +200,5 @@ def paper(
             checks.task_data(part.tasks, part.limit, data_dir, None, facts)
     checks.existing_store(folder / "results.db")
     batching = {"batch_size": batch_size, "max_tokens": max_batch_tokens, "memo_bytes": gib_bytes(memo_budget)}
+    batching["exact_attention"] = exact_attention
     typer.echo(run_paper(model, folder, full, limit, data_dir=data_dir, placement=placement, **batching))

@@ -105,15 +105,16 @@ def sweep(
     max_tokens: int | None = None,
     memo_bytes: int | None = None,
     generate: bool = True,
+    exact_attention: bool = False,
 ) -> int:
     """Evaluate every distinct plan of `points` on every task not yet in `store`, in this process; returns
     the cells computed.
 
     `max_tokens` and `memo_bytes` bound a forward pass and the shared steps kept (default: from the device);
-    without `generate`, GSM8K scores only its reference solution.
+    without `generate`, GSM8K scores only its reference solution; `exact_attention`: see `Settings`.
     """
     pool = LocalPool(Worker(model, tokenizer))
-    settings = Settings(batch_size, max_tokens, memo_bytes, glue)
+    settings = Settings(batch_size, max_tokens, memo_bytes, glue, exact_attention)
     return run_sweep(pool, name, points, tasks, store, limit, data_dir, settings, generate, progress)
 
 

@@ -31,12 +31,14 @@ from painters.tools.bench import SPEEDUP_SHAPE, speedups, weight_split
 class Settings:
     """How a worker runs units: contexts and tokens per forward pass (which fix the batching, and so the
     units' indices: a sweep resolves `max_tokens` once, for every worker), the memory plans' shared steps
-    may keep, and the GLUE protocol."""
+    may keep, the GLUE protocol, and whether GSM8K generates through the model's own attention
+    (`painters.tasks.generation.greedy_texts`)."""
 
     batch_size: int = 32
     max_tokens: int | None = None
     memo_bytes: int | None = None
     glue: GlueOptions | None = None
+    exact_attention: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class Worker:
         batched = self._batching(unit.data_key, data, settings)
         found = run_part(
             self.model, self.tokenizer, data, batched, list(unit.plans), unit.part, unit.indices,
-            settings.batch_size, settings.glue, settings.memo_bytes,
+            settings.batch_size, settings.glue, settings.memo_bytes, exact_attention=settings.exact_attention,
         )  # fmt: skip
         values = {str(plan): {index: found[plan][index] for index in unit.indices} for plan in unit.plans}
         return Done(unit, values, time.perf_counter() - start)

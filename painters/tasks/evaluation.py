@@ -35,11 +35,13 @@ def evaluate(
     glue: GlueOptions | None = None,
     max_tokens: int | None = None,
     generate: bool = True,
+    exact_attention: bool = False,
 ) -> dict:
     """Scores of `model` under `plan` (None: unmodified) on `tasks`, with lm-eval's (or GLUE's) metric names.
 
     A forward pass holds at most `batch_size` contexts and about `max_tokens` tokens (default: from the
-    model's device). Without `generate`, GSM8K scores only its reference solution (`gold_ll`).
+    model's device). Without `generate`, GSM8K scores only its reference solution (`gold_ll`); with
+    `exact_attention`, it generates through the model's own attention (`greedy_texts` says what differs).
 
     Returns `{"model", "plan", "limit", "results": {task: {metric, metric_stderr, ...}},
     "samples": {task: [per-document record, or per-fold record for GLUE]}}`, and for GLUE tasks the
@@ -54,7 +56,9 @@ def evaluate(
     for item in data:
         unit, total = work(item)
         with tqdm(total=total, desc=item.task.name, unit=unit, disable=not progress) as bar:
-            runs = run_task(model, tokenizer, item, [plan], batch_size, bar.update, glue, max_tokens=max_tokens)
+            runs = run_task(
+                model, tokenizer, item, [plan], batch_size, bar.update, glue, max_tokens, exact_attention=exact_attention
+            )  # fmt: skip
             samples[item.task.name] = runs[plan]
     results = {item.task.name: summarise(item.task, samples[item.task.name]) for item in data}
     evaluation = {"model": model.config.name_or_path, "plan": str(plan), "limit": limit, "results": results}
@@ -93,6 +97,7 @@ def run_task(
     glue: GlueOptions | None = None,
     max_tokens: int | None = None,
     memo_bytes: int | None = None,
+    exact_attention: bool = False,
 ) -> dict[Plan, list[dict]]:
     """Records of a task under each plan: every part of it (`run_part`) over all its indices, assembled.
 
@@ -102,7 +107,9 @@ def run_task(
     pieces: dict[Plan, dict[str, dict]] = {plan: {} for plan in plans}
     for part, items in part_items(data, batched, batch_size).items():
         indices = range(len(items))
-        found = run_part(model, tokenizer, data, batched, plans, part, indices, batch_size, glue, memo_bytes, progress)
+        found = run_part(
+            model, tokenizer, data, batched, plans, part, indices, batch_size, glue, memo_bytes, progress, exact_attention
+        )  # fmt: skip
         for plan in plans:
             pieces[plan][part] = found[plan]
     return {plan: task_records(data, pieces[plan]) for plan in plans}
@@ -147,9 +154,10 @@ def run_part(
     glue: GlueOptions | None = None,
     memo_bytes: int | None = None,
     progress: Callable[[int], None] | None = None,
+    exact_attention: bool = False,
 ) -> dict[Plan, dict[int, object]]:
     """Each plan's results at `indices` of one part of a task (`part_items`): JSON-ready values that
-    `task_records` assembles, however the indices were split between runs."""
+    `task_records` assembles, however the indices were split between runs. `exact_attention`: see `greedy_texts`."""
     if part == "scores":
         return plan_batch_scores(model, batched, plans, indices, progress, memo_bytes)
     if part == "generations":
@@ -157,8 +165,9 @@ def run_part(
         for index in indices:
             prompts = [gsm8k.prompt(row["question"]) for row in data.rows[index * chunk : (index + 1) * chunk]]
             found = plan_greedy_texts(
-                model, tokenizer, prompts, plans, gsm8k.MAX_NEW_TOKENS, gsm8k.STOP, batch_size, progress, memo_bytes
-            )
+                model, tokenizer, prompts, plans, gsm8k.MAX_NEW_TOKENS, gsm8k.STOP, batch_size, progress, memo_bytes,
+                exact_attention,
+            )  # fmt: skip
             for plan in plans:
                 texts[plan][index] = found[plan]
         return texts

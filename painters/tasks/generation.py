@@ -11,15 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from transformers import Cache, DynamicLayer, PreTrainedModel
+from transformers import Cache, PreTrainedModel
 
 from painters.core.adapters import adapter_for, context_length, has_sliding_window
 from painters.core.errors import PaintersError
 from painters.core.execution import apply_plan
 from painters.core.plan import Plan
+from painters.core.prefix_attention import SharedPrefix, prefix_attention
 from painters.core.prefix_memo import shared_steps, sharing_order
 from painters.core.versions import cache_argument, output_cache
 from painters.models.devices import input_device
+from painters.tasks.roomy_cache import RoomyLayer
 from painters.tasks.scoring import common_prefix, encode, expanded, plan_memo, prefix_cache
 
 
@@ -62,12 +64,14 @@ def plan_greedy_texts(
     batch_size: int = 8,
     progress: Callable[[int], None] | None = None,
     memo_bytes: int | None = None,
+    exact_attention: bool = False,
 ) -> dict[Plan, list[str]]:
     """Greedy continuations of many prompts under each plan, as lm-eval's `generate_until` makes them.
 
     The tokens every prompt starts with (a few-shot prompt) run once per plan, and plans sharing their
     first steps run those steps of that prefix once (`painters.core.prefix_memo`); each plan then decodes
-    all prompts from the prefix's KV cache (`greedy_texts`). `progress(n)` counts prompts x plans.
+    all prompts from the prefix's KV cache (`greedy_texts`, which says what `exact_attention` does).
+    `progress(n)` counts prompts x plans.
     As lm-eval does, the tokenizer's end-of-text token, written out, is one more stop sequence.
     """
     if not prompts:
@@ -88,7 +92,9 @@ def plan_greedy_texts(
         with apply_plan(model, plan, memo):
             prefix = prefix_cache(model, encoded[0][:shared]) if shared else None
         with apply_plan(model, plan):
-            texts[plan] = greedy_texts(model, tokenizer, encoded, max_new_tokens, stops, batch_size, progress, prefix)
+            texts[plan] = greedy_texts(
+                model, tokenizer, encoded, max_new_tokens, stops, batch_size, progress, prefix, exact_attention
+            )
     return texts
 
 
@@ -102,10 +108,15 @@ def greedy_texts(
     batch_size: int = 8,
     progress: Callable[[int], None] | None = None,
     prefix: Cache | None = None,
+    exact_attention: bool = False,
 ) -> list[str]:
     """Greedy continuations of tokenized prompts under the model's current plan.
 
-    `prefix` is the KV cache of the tokens every prompt starts with; each prompt runs only the rest.
+    `prefix` is the KV cache of the tokens every prompt starts with; each prompt runs only the rest. The
+    rows' caches hold only their own tokens, and they attend to the prefix through shared-prefix attention
+    (`painters.core.prefix_attention`), which reads it once per step for all rows: the same arithmetic as
+    sdpa's in another order, so in float32 the numbers differ at rounding level. `exact_attention` instead
+    gives every row its own copy of the prefix's cache and the model's own attention (lm-eval's numbers).
     Up to `batch_size` prompts decode together, longest first (lm-eval's order); a row leaves the batch
     when it ends (the end-of-sequence token, a stop sequence in its new text, or `max_new_tokens`), and
     the batch is refilled from the queue, so no step decodes a finished row. Each row's numbers are its
@@ -123,13 +134,14 @@ def greedy_texts(
     lookback = max((len(tokenizer.encode(stop, add_special_tokens=False)) + 2 for stop in stops), default=0)
     queue = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     shared = prefix.get_seq_length() if prefix is not None else 0
+    apart = SharedPrefix(prefix) if prefix is not None and not exact_attention else None
     texts, batch = [""] * len(prompts), None
     while queue or batch is not None:
         free = batch_size - (len(batch.rows) if batch is not None else 0)
         changed = bool(queue and free and (batch is None or refill))
         if changed:
             joining, queue = queue[:free], queue[free:]
-            new = _prefill(model, prefix, shared, joining, [prompts[i][shared:] for i in joining])
+            new = _prefill(model, prefix, apart, joining, [prompts[i][shared:] for i in joining])
             batch = new if batch is None else batch.join(new)
         done = batch.advance(ends, max_new_tokens, lambda tokens: _stopped(tokenizer, tokens, stops, lookback))
         for row in done:
@@ -138,8 +150,8 @@ def greedy_texts(
             progress(len(done))
         batch = batch.without(done, trim=refill)
         if batch is not None:
-            if refill and (changed or done):  # (a window's layers keep their own shape)
-                batch.reserve(max_new_tokens)
+            if refill:  # (a window's layers keep their own shape)
+                batch.make_room(max_new_tokens, batch_size)
             batch.step(model)
     return texts
 
@@ -154,14 +166,16 @@ class _Row:
 class _Batch:
     """Rows decoding together: their KV cache, attention mask (0 for padding) and each row's next token.
 
-    The cache holds every token a row has seen except its `next` one; rows joined later are padded on
-    the left, and columns that no row uses any more are dropped.
+    The cache holds every token a row has seen except its `next` one, or, with a `prefix` kept apart,
+    those after the prefix; rows joined later are padded on the left, and columns that no row uses any
+    more are dropped. Once it has room (`make_room`, `painters.tasks.roomy_cache`), rows leave and join in place.
     """
 
     rows: list[_Row]
     cache: Cache
     mask: torch.Tensor  # [rows, cache length]
     next: torch.Tensor  # [rows]
+    prefix: SharedPrefix | None = None
 
     def advance(self, ends: set[int], max_new_tokens: int, stopped: Callable[[list[int]], bool]) -> list[_Row]:
         """Append each row's next token; the rows that have ended."""
@@ -180,104 +194,90 @@ class _Batch:
         if not kept:
             return None
         index = torch.tensor(kept, device=self.mask.device)
-        self.cache.reorder_cache(index)  # (moves the index to each layer's device, wherever accelerate put it)
+        if _roomy(self.cache):
+            for layer in self.cache.layers:
+                layer.keep(kept)
+        else:
+            self.cache.reorder_cache(index)  # (moves the index to each layer's device, wherever accelerate put it)
         mask = self.mask[index]
         unused = int(mask.any(0).int().argmax()) if trim else 0  # leading columns only padding uses
         if unused:
-            _resize(self.cache, lambda t: t[..., unused:, :])
-        return _Batch([self.rows[i] for i in kept], self.cache, mask[:, unused:], self.next[index])
+            _drop_leading(self.cache, unused)
+        return _Batch([self.rows[i] for i in kept], self.cache, mask[:, unused:], self.next[index], self.prefix)
 
     def join(self, other: _Batch) -> _Batch:
-        """Both batches' rows in one, the shorter cache padded on the left."""
+        """Both batches' rows in one (this batch's cache has room), the shorter cache padded on the left."""
         width = max(self.mask.shape[1], other.mask.shape[1])
-        for batch in (self, other):
-            _resize(batch.cache, lambda t, pad=width - batch.mask.shape[1]: _pad_left(t, pad))
         for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
-            mine.keys, mine.values = torch.cat([mine.keys, theirs.keys]), torch.cat([mine.values, theirs.values])
+            mine.join(theirs.keys, theirs.values)
         mask = torch.cat([_pad_left(m, width - m.shape[1]) for m in (self.mask, other.mask)])
-        return _Batch(self.rows + other.rows, self.cache, mask, torch.cat([self.next, other.next]))
+        return _Batch(self.rows + other.rows, self.cache, mask, torch.cat([self.next, other.next]), self.prefix)
 
-    def reserve(self, room: int) -> None:
-        """Give every cache layer room for `room` more tokens (see `_RoomyLayer`)."""
-        self.cache.layers = [_RoomyLayer(layer.keys, layer.values, room) for layer in self.cache.layers]
+    def make_room(self, tokens: int, rows: int) -> None:
+        """Room for the next step's token in every cache layer: where a layer has none left (or was never
+        given any), it is built anew with room for `tokens` more tokens and `rows` rows in all."""
+        if not (_roomy(self.cache) and all(layer.has_room() for layer in self.cache.layers)):
+            self.cache.layers = [RoomyLayer(layer.keys, layer.values, tokens, rows) for layer in self.cache.layers]
 
     def step(self, model: PreTrainedModel) -> None:
         """Run each row's next token: it joins the cache, and the greedy choice after it is the new next."""
         positions = self.mask.sum(-1, keepdim=True)
         self.mask = torch.cat([self.mask, torch.ones_like(positions)], dim=-1)
-        out = model(
-            input_ids=self.next[:, None], attention_mask=self.mask, position_ids=positions, **cache_argument(self.cache),
-            use_cache=True, logits_to_keep=1,
-        )  # fmt: skip
-        self.cache, self.next = output_cache(out), out.logits[:, -1].argmax(-1).to(self.mask.device)
-
-
-class _RoomyLayer(DynamicLayer):
-    """A KV-cache layer with room reserved after its tokens, which a decoding step writes its token into.
-
-    A `DynamicLayer` appends by concatenation, copying the whole cache at every step: for 32 rows with
-    1,000 cached tokens that is a sixth of the step's time on a CPU (`benchmarks/decode_step.py`). When its room
-    is used up, or its tensors were replaced (rows selected, columns dropped), it appends as a
-    `DynamicLayer` does. The keys and values are the same numbers either way.
-    """
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, room: int) -> None:
-        super().__init__()
-        self.lazy_initialization(keys, values)
-        self._room = [_with_room(t, room) for t in (keys, values)]
-        self.keys, self.values = (buffer[..., : keys.shape[-2], :] for buffer in self._room)
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        start, end = self.keys.shape[-2], self.keys.shape[-2] + key_states.shape[-2]
-        buffer = self._room[0]
-        if end > buffer.shape[-2] or self.keys.data_ptr() != buffer.data_ptr() or self.keys.shape[0] != buffer.shape[0]:
-            return super().update(key_states, value_states, *args, **kwargs)
-        for buffer, states in zip(self._room, (key_states, value_states), strict=True):
-            buffer[..., start:end, :] = states
-        self.keys, self.values = (buffer[..., :end, :] for buffer in self._room)
-        return self.keys, self.values
-
-
-def _with_room(tensor: torch.Tensor, room: int) -> torch.Tensor:
-    """A copy of keys or values with `room` free columns after the tokens."""
-    shape = list(tensor.shape)
-    shape[-2] += room
-    buffer = tensor.new_empty(shape)
-    buffer[..., : tensor.shape[-2], :] = tensor
-    return buffer
+        self.cache, self.next = _forward(model, self.next[:, None], self.mask, positions, self.cache, self.prefix)
 
 
 def _prefill(
-    model: PreTrainedModel, prefix: Cache | None, shared: int, rows: list[int], prompts: list[list[int]]
+    model: PreTrainedModel, prefix: Cache | None, apart: SharedPrefix | None, rows: list[int], prompts: list[list[int]]
 ) -> _Batch:
-    """A batch of new rows: their prompts after the shared prefix, left-padded, run from the prefix's cache."""
+    """A batch of new rows: their prompts after the shared prefix, left-padded, run from the prefix's cache,
+    which is kept `apart` or else becomes the first columns of every row's cache."""
     device = input_device(model)
     width = max(map(len, prompts))
     ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts], device=device)
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-    mask = torch.cat([torch.ones(len(prompts), shared, dtype=mask.dtype, device=device), mask], dim=-1)
+    cached = prefix.get_seq_length() if prefix is not None and apart is None else 0
+    mask = torch.cat([torch.ones(len(prompts), cached, dtype=mask.dtype, device=device), mask], dim=-1)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
-    cache = expanded(prefix, len(prompts)) if prefix is not None else None
-    out = model(
-        input_ids=ids, attention_mask=mask, position_ids=positions, **cache_argument(cache), use_cache=True, logits_to_keep=1
-    )
-    return _Batch([_Row(i) for i in rows], output_cache(out), mask, out.logits[:, -1].argmax(-1).to(device))
+    cache = expanded(prefix, len(prompts)) if cached else None
+    out_cache, next_tokens = _forward(model, ids, mask, positions, cache, apart)
+    return _Batch([_Row(i) for i in rows], out_cache, mask, next_tokens, apart)
 
 
-def _resize(cache: Cache, change: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """Apply `change` to the keys and values of every layer of the cache."""
+def _forward(
+    model: PreTrainedModel,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    cache: Cache | None,
+    prefix: SharedPrefix | None,
+) -> tuple[Cache, torch.Tensor]:
+    """Run the rows' new tokens; their cache and the greedy choice after each row's last token. With a
+    prefix kept apart, the mask covers only the rows' own tokens and positions continue after the prefix."""
+    inputs = dict(input_ids=ids, attention_mask=mask, **cache_argument(cache), use_cache=True, logits_to_keep=1)
+    if prefix is None:
+        out = model(**inputs, position_ids=positions)
+    else:
+        with prefix_attention(model):
+            out = model(**inputs, position_ids=positions + prefix.length, shared_prefix=prefix)
+    return output_cache(out), out.logits[:, -1].argmax(-1).to(mask.device)
+
+
+def _roomy(cache: Cache) -> bool:
+    return all(isinstance(layer, RoomyLayer) for layer in cache.layers)
+
+
+def _drop_leading(cache: Cache, columns: int) -> None:
+    """Drop the first token columns of every layer of the cache (padding in every row)."""
     for layer in cache.layers:
-        layer.keys, layer.values = change(layer.keys), change(layer.values)
+        if isinstance(layer, RoomyLayer):
+            layer.drop_leading(columns)
+        else:
+            layer.keys, layer.values = layer.keys[..., columns:, :], layer.values[..., columns:, :]
 
 
-def _pad_left(tensor: torch.Tensor, width: int) -> torch.Tensor:
-    """`width` zero columns before the sequence (the second-last dimension of keys, the last of a mask)."""
-    if width == 0:
-        return tensor
-    dim = -1 if tensor.dim() == 2 else -2
-    shape = list(tensor.shape)
-    shape[dim] = width
-    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+def _pad_left(mask: torch.Tensor, width: int) -> torch.Tensor:
+    """`width` zero columns before a mask's tokens."""
+    return torch.cat([mask.new_zeros(mask.shape[0], width), mask], dim=-1) if width else mask
 
 
 def _end_tokens(model: PreTrainedModel) -> set[int]:
