@@ -24,6 +24,7 @@ __all__ = [
     "hidden_states",
     "importance",
     "load_model",
+    "search",
     "similarity",
     "__version__",
 ]
@@ -35,6 +36,7 @@ _LAZY = {
     "hidden_states": "painters.analysis.states",
     "similarity": "painters.analysis.similarity",
     "importance": "painters.analysis.importance",
+    "search": "painters.plan_search.run",
 }
 
 

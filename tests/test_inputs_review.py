@@ -277,6 +277,20 @@ def test_a_gguf_cut_short_is_one_line_when_converted(tmp_path):
         (["sweep", "--db", "x.db", "--variants", "skip", "--seeds", "3"],
          "error: --seeds applies to the shuffle variant, and it is not among --variants"),
         (["sweep", "--db", "x.db", "--variants", "skip", "--loops", "2"], "error: --loops applies to the looped_parallel"),
+        (["search", "--db", "x.db", "--remove", "0"], "error: --remove needs layer counts of at least 1"),
+        (["search", "--db", "x.db", "--remove", "30"], "error: --remove 30 leaves no layer: the model has 30; give 1 to 29"),
+        (["search", "--db", "x.db", "--remove", "two"], "error: bad value 'two' for --remove (layer calls, e.g. 3,6,9): expected a whole number"),
+        (["search", "--db", "x.db", "--remove", "6", "--method", "sleb"], "error: unknown --method 'sleb'"),
+        (["search", "--db", "x.db", "--remove", "6", "--baselines", "middle,beam"], "error: unknown --baselines 'beam'"),
+        (["search", "--db", "x.db", "--remove", "6", "--space", "wide"], "error: unknown --space 'wide'"),
+        (["search", "--db", "x.db", "--remove", "6", "--objective", "acc"], "error: unknown --objective 'acc'"),
+        (["search", "--db", "x.db", "--remove", "6", "--calibration", "lambada_openai:0-99"],
+         "error: --calibration lambada_openai:0-99 (documents 0-99) overlaps the held-out evaluation of lambada_openai"),
+        (["search", "--db", "x.db", "--remove", "6", "--calibration", "arc_easy:9999"],
+         "error: --calibration arc_easy:9999: arc_easy has"),
+        (["search", "--db", "x.db", "--remove", "6", "--calibration", "lambada_openai:8", "--text-file", "afile"],
+         "error: give --calibration or --text-file, not both"),
+        (["search", "--db", "x.db", "--remove", "2", "-m", "minilm-l6"], "error: the model is an encoder"),
         (["bench", "--plans", "skip:n=2", "-m", "minilm-l6", "--new-tokens", "4"],
          "error: --new-tokens sets how many tokens to decode, and an encoder decodes none"),
     ],
@@ -288,7 +302,9 @@ def test_options_that_mean_nothing_are_refused(cli, tmp_path, args, message):
 # 9: invalid UTF-8 on the command line (Python hands it over as lone surrogates)
 def test_a_prompt_that_is_not_utf8_is_one_line(cli, tmp_path):
     prompt = b"\xff\xfe".decode("utf-8", "surrogateescape")
-    assert_refused(cli, tmp_path, ["generate", "--prompt", prompt], "error: --prompt is not UTF-8 text: give it in UTF-8")
+    assert_refused(
+        cli, tmp_path, ["generate", "--prompt", prompt], "error: --prompt is not UTF-8 text: give it in UTF-8"
+    )
 
 
 # 10: a damaged store is neither read nor written
@@ -349,6 +365,7 @@ def test_lm_eval_missing_is_said_before_loading(cli, tmp_path, monkeypatch):
         ["export", "--out", "o", "--plan", "skip:n=2"],
         ["sweep", "--db", "x.db", "--n", "2", "--limit", "1"],
         ["paper", "--out", "p", "--limit", "1"],
+        ["search", "--db", "x.db", "--remove", "2"],
     ],
 )
 def test_ctrl_c_is_130_and_one_line_for_every_long_command(cli, tmp_path, monkeypatch, args):

@@ -162,7 +162,7 @@ def test_a_schema_1_store_is_read_as_it_is_and_upgraded_by_a_writer(tmp_path):
     with Store(path, read_only=True) as store:
         assert store.samples() == []
     with Store(path) as store:
-        assert store.query("SELECT value FROM meta WHERE key = 'schema'")[0][0] == "3"
+        assert store.query("SELECT value FROM meta WHERE key = 'schema'")[0][0] == "4"
         assert store.model_facts() == {}  # written before painters recorded them
         assert store.samples() == [] and store.indices(Cell("m", "0-5", "arc_easy", 3, "d"), "scores") == set()
 

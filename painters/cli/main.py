@@ -8,7 +8,7 @@ import sys
 import typer
 from typer.core import TyperCommand
 
-from painters.cli import analysis, evaluate, model, study, tools
+from painters.cli import analysis, evaluate, model, search, study, tools
 from painters.core.errors import PaintersError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ COMMANDS = {
     "eval": evaluate.evaluate,
     "similarity": analysis.similarity,
     "suggest": analysis.suggest,
+    "search": search.search,
     "sweep": study.sweep,
     "results": study.results,
     "report": study.report,

@@ -45,6 +45,7 @@ class PrefixMemo:
         self._keep = 0
         self._pass = -1
         self.bytes = 0
+        self.replayed = 0  # layer-call tokens taken from the memo instead of computed (what sharing saved)
 
     def start_plan(self, plan: Plan, keep_steps: int) -> None:
         """Before `plan` runs on the batch: drop what it cannot use, keep its first `keep_steps` steps' outputs."""
@@ -65,6 +66,7 @@ class PrefixMemo:
         cache = self._adapter.cache_of(args, kwargs)
         entry = self._entries.get(key)
         if entry is not None and entry.output is not None:
+            self.replayed += hidden_states.numel() // hidden_states.shape[-1]
             if cache is not None:
                 cache.layers[slot.slot] = copy.copy(entry.cache_layers[slot.slot])
             return entry.output if slot.ends_step else hidden_states

@@ -25,6 +25,7 @@ from painters.core.plan import Plan
 from painters.report.draw import FONT
 from painters.report.numbers import DASH, SINGLE_VARIANTS, Section, score_rows
 from painters.report.paired import paired_section
+from painters.report.search import search_section
 from painters.report.similarity import similarity_section
 from painters.report.single_layers import single_layers_section
 from painters.report.tradeoff import tradeoff_section
@@ -55,6 +56,7 @@ def report(store: Store, out: str | Path) -> Path:
             order_section(scores, folder),
             paired_section(store, scores, folder),
             tradeoff_section(scores, store, folder, facts),
+            search_section(store, folder),
         ]
     index = folder / "index.html"
     page = _page(models[0], frame, store, folder, [s for s in sections if s is not None])

@@ -61,15 +61,15 @@ def write_samples(store: Store, path: Path) -> int:
             key = {name: row[name] for name in ("plan", "task", "limit", "model_fingerprint", "data_fingerprint")}
             key["limit"] = None if key["limit"] == NONE else key["limit"]
             for index, record in enumerate(json.loads(row["records"])):
-                out.write(json.dumps(_strict({**key, "doc": index, **record}), allow_nan=False) + "\n")
+                out.write(json.dumps(strict({**key, "doc": index, **record}), allow_nan=False) + "\n")
                 count += 1
     return count
 
 
-def _strict(value: object) -> object:
-    """`value` with every NaN as None, so each line is strict JSON (an undefined F1 of a fold, say)."""
-    if isinstance(value, float) and math.isnan(value):
+def strict(value: object) -> object:
+    """`value` with every NaN or infinity as None, so each line is strict JSON (an undefined F1 of a fold, say)."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {key: _strict(item) for key, item in value.items()}
-    return [_strict(item) for item in value] if isinstance(value, list) else value
+        return {key: strict(item) for key, item in value.items()}
+    return [strict(item) for item in value] if isinstance(value, list) else value

@@ -7,6 +7,8 @@ versions, dtype, device, command), so a report can say what produced it. Labels 
 say which grid points produced a plan; two variants that build the same plan share its cells. Speeds hold
 each plan's measured speed-up over the full model, once per plan. Models hold what a report needs to know of
 the model's architecture (which layers attend to the whole context, the output layer's share of the work).
+Calibration holds each plan's score on each batch of a plan search's calibration text, and searches each
+search method's chosen plan per budget (`painters.plan_search`).
 
 A cell is computed in pieces (a sweep's units of work: batches of a task's pairs, documents to generate
 from), and each finished unit's pieces are stored at once, so an interrupted sweep loses only the units
@@ -28,8 +30,8 @@ from painters import __version__
 from painters.core.errors import PaintersError
 
 FORMAT = "painters-results"
-SCHEMA = 3
-MIGRATES = ("1", "2")  # older schemas a writer upgrades in place (2 added pieces and samples, 3 models)
+SCHEMA = 4
+MIGRATES = ("1", "2", "3")  # older schemas a writer upgrades in place (2 added pieces and samples, 3 models, 4 search)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,6 +67,17 @@ CREATE TABLE IF NOT EXISTS samples (
     PRIMARY KEY (model_fingerprint, plan, task, "limit", data_fingerprint, version)
 );
 CREATE TABLE IF NOT EXISTS models (model_fingerprint TEXT PRIMARY KEY, facts TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS calibration (
+    model_fingerprint TEXT NOT NULL, source TEXT NOT NULL, plan TEXT NOT NULL, batch INTEGER NOT NULL,
+    version TEXT NOT NULL, loglik REAL NOT NULL, kl REAL NOT NULL, tokens INTEGER NOT NULL,
+    computed INTEGER NOT NULL, unshared INTEGER NOT NULL, seconds REAL NOT NULL,
+    PRIMARY KEY (model_fingerprint, source, plan, batch, version)
+);
+CREATE TABLE IF NOT EXISTS searches (
+    model_fingerprint TEXT NOT NULL, source TEXT NOT NULL, objective TEXT NOT NULL, space TEXT NOT NULL,
+    held_out TEXT NOT NULL, method TEXT NOT NULL, remove INTEGER NOT NULL, version TEXT NOT NULL,
+    record TEXT NOT NULL, PRIMARY KEY (model_fingerprint, source, objective, space, held_out, method, remove, version)
+);
 CREATE TABLE IF NOT EXISTS matrices (
     model_fingerprint TEXT NOT NULL, plan TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL,
     csv TEXT NOT NULL, PRIMARY KEY (model_fingerprint, plan, name, source)
@@ -294,6 +307,39 @@ class Store:
         """The stored model's facts; empty for a store written before painters recorded them."""
         rows = self.query("SELECT facts FROM models") if self._has_table("models") else []
         return json.loads(rows[0]["facts"]) if rows else {}
+
+    def put_calibration(self, model_fingerprint: str, source: str, rows: list[tuple]) -> None:
+        """In one transaction: (plan, batch, loglik, kl, tokens, computed, unshared, seconds) rows of a
+        calibration source's batches; a row already stored is kept."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO calibration VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(model_fingerprint, source, plan, batch, __version__, *rest) for plan, batch, *rest in rows],
+            )
+
+    def calibration(self, model_fingerprint: str, source: str) -> list[sqlite3.Row]:
+        """Every stored calibration row of a source."""
+        if not self._has_table("calibration"):
+            return []
+        return self.query(
+            "SELECT plan, batch, loglik, kl, tokens, computed, unshared, seconds FROM calibration "
+            "WHERE model_fingerprint=? AND source=? AND version=?", (model_fingerprint, source, __version__)
+        )  # fmt: skip
+
+    def put_search(self, model_fingerprint: str, key: tuple[str, str, str, str, str, int], record: dict) -> None:
+        """A search method's result at one budget; `key` is (source, objective, space, held_out, method, remove),
+        what makes two searches' records comparable (`painters.plan_search.run`)."""
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO searches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (model_fingerprint, *key, __version__, json.dumps(record)))  # fmt: skip
+
+    def searches(self) -> list[dict]:
+        """This version's stored search records, each with its key (`run`: source, objective, space, held_out)."""
+        if not self._has_table("searches"):
+            return []
+        rows = self.query("SELECT source, objective, space, held_out, record FROM searches WHERE version = ? "
+                          "ORDER BY source, objective, space, held_out, remove, method", (__version__,))  # fmt: skip
+        return [{**json.loads(row["record"]), "run": list(row)[:4]} for row in rows]
 
     def put_matrix(self, model_fingerprint: str, plan: str, name: str, source: str, csv: str) -> None:
         with self._transaction():
