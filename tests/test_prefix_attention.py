@@ -99,14 +99,14 @@ def test_shared_prefix_attention_refuses_what_it_does_not_compute():
 
 @pytest.mark.slow
 def test_gsm8k_generations_are_the_same_through_shared_prefix_attention(painters_cache):
-    """The embedded model's first 64 greedy tokens on 64 GSM8K documents, 16 rows at a time (rows stop
+    """The embedded model's first 64 greedy tokens on 32 GSM8K documents, 8 rows at a time (rows stop
     at `Q:` and others take their place): through shared-prefix attention they are the exact path's."""
     model, tokenizer = load_model("smollm2-135m", cache_dir=painters_cache)
-    prompts = [gsm8k.prompt(row["question"]) for row in load_docs("gsm8k")[:64]]
+    prompts = [gsm8k.prompt(row["question"]) for row in load_docs("gsm8k")[:32]]
     plan = Plan.full(30)
     texts = [
-        plan_greedy_texts(model, tokenizer, prompts, [plan], 64, gsm8k.STOP, 16, exact_attention=exact)[plan]
+        plan_greedy_texts(model, tokenizer, prompts, [plan], 64, gsm8k.STOP, 8, exact_attention=exact)[plan]
         for exact in (False, True)
     ]
     assert texts[0] == texts[1]
-    assert len(set(texts[0])) > 60 and sum(map(len, texts[0])) > 64 * 60  # real, varied generations
+    assert len(set(texts[0])) > 30 and sum(map(len, texts[0])) > 32 * 60  # real, varied generations
