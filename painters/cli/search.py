@@ -121,5 +121,7 @@ def format_records(records: list[dict]) -> str:
 
 
 def _held(numbers: dict) -> str:
-    primary = next(iter(v for k, v in numbers.items() if k != "gold_ll_per_token"), None)
+    from painters.plan_search.held_out import PER_TOKEN
+
+    primary = next(iter(v for k, v in numbers.items() if k != PER_TOKEN), None)
     return "-" if primary is None else f"{primary[0]:.3f}"

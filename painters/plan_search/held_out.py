@@ -15,8 +15,9 @@ from painters.study.grid import GridPoint
 from painters.study.results import results_frame
 from painters.study.store import NONE, Label, Store
 from painters.study.sweep import sweep
+from painters.tasks.evaluation import GOLD_METRICS
 
-PER_TOKEN = "gold_ll_per_token"  # the held-out signal: the gold answer's log-likelihood per token
+PER_TOKEN = GOLD_METRICS[1]  # the held-out signal: the gold answer's log-likelihood per token
 
 
 def judge(model, tokenizer, store: Store, records: list[dict], options, name: str, data_dir, progress: bool) -> None:
